@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from recorder.cli.app import main
 from recorder.cli import config_cmd as _config_cmd  # noqa: F401  (registers commands)
+from recorder.cli import journal_cmds as _journal_cmds  # noqa: F401
 
 __all__ = ["main"]

@@ -54,3 +54,19 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def journal_option(func: Any) -> Any:
+    """The ``--journal PATH`` option every journal-reading or -writing command takes."""
+    return click.option(
+        "--journal",
+        "journal_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Journal file (default: [journal] path in config.toml, env RECORDER_JOURNAL__PATH).",
+    )(func)
+
+
+def journal_overrides(journal_path: Path | None) -> dict[tuple[str, str], Any]:
+    """Command-line overrides for the ``[journal]`` section."""
+    return {("journal", "path"): journal_path}

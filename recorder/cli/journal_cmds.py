@@ -1,0 +1,143 @@
+"""``recorder db upgrade|current``, ``recorder verify`` and ``recorder frames``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from recorder.cli.app import AppContext, journal_option, journal_overrides, main, pass_app
+from recorder.cli.output import emit, output_options
+from recorder.core.frames import Channel
+from recorder.journal import FrameFilter, open_journal
+from recorder.journal.frames_view import FRAME_VIEW_COLUMNS, frame_view
+from recorder.journal.migrate import current_revision, upgrade
+from recorder.journal.schema import SCHEMA_REVISION
+from recorder.journal.verify import verify
+
+
+def _journal_path(app: AppContext, journal_path: Path | None) -> Path:
+    return app.config(journal_overrides(journal_path)).journal.path
+
+
+@main.group("db")
+def db_group() -> None:
+    """Journal schema migrations."""
+
+
+@db_group.command("upgrade")
+@journal_option
+@pass_app
+def db_upgrade(app: AppContext, journal_path: Path | None) -> None:
+    """Bring a journal to this recorder's schema (back it up first)."""
+    result = upgrade(_journal_path(app, journal_path))
+    if result.before == result.after:
+        click.echo(f"{result.path}: already at revision {result.after}")
+    else:
+        click.echo(f"{result.path}: upgraded {result.before or 'empty'} -> {result.after}")
+
+
+@db_group.command("current")
+@journal_option
+@pass_app
+def db_current(app: AppContext, journal_path: Path | None) -> None:
+    """Print a journal's schema revision and this recorder's."""
+    path = _journal_path(app, journal_path)
+    if not path.exists():
+        raise click.ClickException(f"journal {path} does not exist; check --journal")
+    found = current_revision(path)
+    state = "up to date" if found == SCHEMA_REVISION else "needs: recorder db upgrade"
+    click.echo(f"{path}: revision {found or 'none'} (this recorder: {SCHEMA_REVISION}, {state})")
+
+
+@main.command("verify")
+@journal_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> None:
+    """Recompute the hash chain and check every stream's sequence; exit 1 on any break."""
+    with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
+        report = verify(journal)
+    if as_json:
+        payload = {
+            "ok": report.ok,
+            "frames": report.frames,
+            "head_position": report.head_position,
+            "head_hash": report.head_hash,
+            "streams": report.streams,
+            "malformed": report.malformed,
+            "duplicates": report.duplicates,
+            "replayed": report.replayed,
+            "open_gaps": report.open_gaps,
+            "first_bad_position": report.first_bad_position,
+            "breaks": [
+                {"position": b.position, "kind": b.kind, "message": b.message}
+                for b in report.breaks
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(
+            f"{report.frames} frames, {report.streams} streams, head {report.head_position} "
+            f"({report.head_hash[:16]}), {report.replayed} replayed, "
+            f"{report.duplicates} duplicates, {report.malformed} malformed"
+        )
+        for b in report.breaks:
+            click.echo(f"BREAK at position {b.position}: {b.message}", err=True)
+        if report.ok:
+            click.echo("OK: hash chain intact, every stream continuous, no open gap")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _parse_time(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO time (e.g. 2026-11-21T12:00:00Z)", param_hint=option
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000_000)
+
+
+@main.command("frames")
+@journal_option
+@click.option("--mid", help="Only frames with this message id (a request's lifecycle).")
+@click.option("--kind", help="Only frames of this body kind (LimitOrder, ActionReport, ...).")
+@click.option("--session", "session_id", type=int, help="Only frames of this session id.")
+@click.option("--channel", type=click.Choice([c.value for c in Channel]), help="Only this channel.")
+@click.option("--since", help="Only frames journaled at or after this ISO time.")
+@click.option("--until", help="Only frames journaled before this ISO time.")
+@click.option("--limit", type=int, help="At most this many frames.")
+@output_options
+@pass_app
+def frames_cmd(
+    app: AppContext,
+    journal_path: Path | None,
+    mid: str | None,
+    kind: str | None,
+    session_id: int | None,
+    channel: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    """List journaled frames, decoded, in journal order."""
+    flt = FrameFilter(
+        mid=mid,
+        kind=kind,
+        session_id=session_id,
+        channel=Channel(channel) if channel else None,
+        since_ns=_parse_time(since, "--since"),
+        until_ns=_parse_time(until, "--until"),
+    )
+    with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
+        rows = (frame_view(f) for f in journal.select(flt, limit=limit))
+        emit(rows, FRAME_VIEW_COLUMNS, fmt, title=str(journal.path))

@@ -1,0 +1,400 @@
+"""A journal file: opening it (created at the schema head), sessions, frames, gaps, checkpoints.
+
+:func:`open_journal` is the one way in. A missing or empty file is created at the head revision
+by Alembic (through the stdlib driver, disposed before apsw opens it: rule 5); a file at an older
+revision is refused with the command that upgrades it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import apsw
+
+from recorder import __version__
+from recorder.core.frames import Channel, Frame, FrameRecord
+from recorder.errors import JournalAccessError, NotAJournalError
+from recorder.journal import guard, migrate
+from recorder.journal.reader import FrameFilter, RawRow, Reader
+from recorder.journal.writer import Appender, Durability
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One connection lifetime of a capture point."""
+
+    id: int
+    venue: str
+    capture_point: str
+    participant: str
+    order_endpoint: str
+    market_endpoint: str
+    recorder_version: str
+    host: str
+    pid: int
+    clock_source: str
+    started_wall_ns: int
+    ended_wall_ns: int | None
+    end_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """One row of the gap ledger."""
+
+    id: int
+    session_id: int
+    channel: str
+    run_id: str
+    from_seq: int
+    to_seq: int
+    contract_id: int | None
+    state: str
+    """``open``, ``requested``, ``filled`` or ``unrecoverable``."""
+    detected_wall_ns: int
+    detected_position: int | None
+    requested_wall_ns: int | None
+    closed_wall_ns: int | None
+    reason: str
+
+
+GAP_STATES = ("open", "requested", "filled", "unrecoverable")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A projector snapshot: the state bytes and the journal position they cover."""
+
+    name: str
+    position: int
+    state: bytes
+    digest: bytes
+    created_ns: int
+
+
+class Journal:
+    """An open journal: an apsw reader, and an :class:`Appender` unless opened read-only."""
+
+    def __init__(
+        self,
+        path: Path,
+        conn: apsw.Connection,
+        appender: Appender | None,
+        lock: IO[bytes] | None,
+        writer_conn: apsw.Connection | None = None,
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._reader = Reader(conn)
+        self._writer_conn = writer_conn
+        self._appender = appender
+        self._lock = lock
+        self._closed = False
+
+    # ------------------------------------------------------------------ writing
+
+    @property
+    def readonly(self) -> bool:
+        """True when the journal was opened for reading only."""
+        return self._appender is None
+
+    @property
+    def durability(self) -> Durability | None:
+        """The appender's durability mode (None when read-only)."""
+        return None if self._appender is None else self._appender.durability
+
+    def _writer(self) -> Appender:
+        if self._appender is None:
+            raise JournalAccessError(f"journal {self.path} was opened read-only")
+        return self._appender
+
+    def append(self, records: Sequence[FrameRecord]) -> list[int]:
+        """Append frames; see :class:`~recorder.journal.writer.Appender` for the guarantees."""
+        return self._writer().append(records)
+
+    def append_one(self, record: FrameRecord) -> int:
+        """Append one frame and return its position."""
+        return self._writer().append((record,))[0]
+
+    def flush(self) -> None:
+        """Commit everything appended so far (``fast`` mode)."""
+        self._writer().flush()
+
+    def start_session(
+        self,
+        *,
+        venue: str,
+        capture_point: str,
+        participant: str = "",
+        order_endpoint: str = "",
+        market_endpoint: str = "",
+        clock_source: str = "time.time_ns/time.monotonic_ns",
+        wall_ns: int | None = None,
+    ) -> int:
+        """Record the start of a capture session and return its id."""
+        return self._writer().execute_write(
+            "INSERT INTO sessions (venue, capture_point, participant, order_endpoint,"
+            " market_endpoint, recorder_version, host, pid, clock_source, started_wall_ns)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                venue, capture_point, participant, order_endpoint, market_endpoint, __version__,
+                socket.gethostname(), os.getpid(), clock_source,
+                time.time_ns() if wall_ns is None else wall_ns,
+            ),
+        )  # fmt: skip
+
+    def end_session(self, session_id: int, reason: str, *, wall_ns: int | None = None) -> None:
+        """Record the end of a session with its reason (after committing its pending frames)."""
+        self._writer().execute_write(
+            "UPDATE sessions SET ended_wall_ns = ?, end_reason = ? WHERE id = ?",
+            (time.time_ns() if wall_ns is None else wall_ns, reason, session_id),
+        )
+
+    def open_gap(
+        self,
+        *,
+        session_id: int,
+        channel: Channel,
+        run_id: str,
+        from_seq: int,
+        to_seq: int,
+        contract_id: int | None = None,
+        detected_position: int | None = None,
+        wall_ns: int | None = None,
+    ) -> int:
+        """Record a detected gap in the ledger and return its id."""
+        return self._writer().execute_write(
+            "INSERT INTO gaps (session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
+            " detected_wall_ns, detected_position) VALUES (?,?,?,?,?,?,'open',?,?)",
+            (
+                session_id, channel.value, run_id, from_seq, to_seq, contract_id,
+                time.time_ns() if wall_ns is None else wall_ns, detected_position,
+            ),
+        )  # fmt: skip
+
+    def update_gap(
+        self, gap_id: int, state: str, *, reason: str = "", wall_ns: int | None = None
+    ) -> None:
+        """Move a gap to ``requested``, ``filled`` or ``unrecoverable`` (with a reason)."""
+        if state not in GAP_STATES:
+            raise ValueError(f"gap state must be one of {GAP_STATES}, not {state!r}")
+        now = time.time_ns() if wall_ns is None else wall_ns
+        column = "requested_wall_ns" if state == "requested" else "closed_wall_ns"
+        self._writer().execute_write(
+            f"UPDATE gaps SET state = ?, {column} = ?, reason = ? WHERE id = ?",
+            (state, now, reason, gap_id),
+        )
+
+    def write_checkpoint(self, name: str, position: int, state: bytes, digest: bytes) -> None:
+        """Store a projector snapshot covering ``position`` (one transaction)."""
+        self._writer().execute_write(
+            "INSERT INTO checkpoints (name, position, state, digest, created_wall_ns,"
+            " recorder_version) VALUES (?,?,?,?,?,?)",
+            (name, position, state, digest, time.time_ns(), __version__),
+        )
+
+    def delete_checkpoints(self, name: str | None = None) -> int:
+        """Delete the checkpoints called ``name`` (all if None); return how many went."""
+        before = len(self.checkpoints(name))
+        if name is None:
+            self._writer().execute_write("DELETE FROM checkpoints")
+        else:
+            self._writer().execute_write("DELETE FROM checkpoints WHERE name = ?", (name,))
+        return before
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def reader(self) -> Reader:
+        """The read API (positions, streams, mids, time, follow)."""
+        return self._reader
+
+    def head_position(self) -> int:
+        """Position of the last committed frame (0 when empty)."""
+        return self._reader.head_position()
+
+    def frames(self, start: int = 1, stop: int | None = None) -> Iterator[Frame]:
+        """Frames in position order, ``start`` inclusive, ``stop`` exclusive."""
+        return self._reader.frames(start, stop)
+
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[RawRow]:
+        """Raw rows in position order (see :data:`~recorder.journal.reader.RawRow`)."""
+        return self._reader.rows(start, stop)
+
+    def select(self, flt: FrameFilter, *, limit: int | None = None) -> Iterator[Frame]:
+        """Frames matching a filter, in position order."""
+        return self._reader.select(flt, limit=limit)
+
+    def by_mid(self, mid: str) -> list[Frame]:
+        """A request's whole lifecycle."""
+        return self._reader.by_mid(mid)
+
+    def position_at(self, wall_ns: int) -> int:
+        """The last position journaled at or before ``wall_ns``."""
+        return self._reader.position_at(wall_ns)
+
+    def sessions(self) -> list[Session]:
+        """Every session, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, venue, capture_point, participant, order_endpoint, market_endpoint,"
+            " recorder_version, host, pid, clock_source, started_wall_ns, ended_wall_ns,"
+            " end_reason FROM sessions ORDER BY id"
+        ).fetchall()
+        return [Session(*row) for row in rows]
+
+    def gaps(self) -> list[Gap]:
+        """The gap ledger, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
+            " detected_wall_ns, detected_position, requested_wall_ns, closed_wall_ns, reason"
+            " FROM gaps ORDER BY id"
+        ).fetchall()
+        return [Gap(*row) for row in rows]
+
+    def checkpoints(self, name: str | None = None) -> list[Checkpoint]:
+        """Checkpoints (of ``name``, or all), newest position first."""
+        sql = "SELECT name, position, state, digest, created_wall_ns FROM checkpoints"
+        params: tuple[Any, ...] = ()
+        if name is not None:
+            sql += " WHERE name = ?"
+            params = (name,)
+        rows = self._conn.execute(sql + " ORDER BY position DESC, id DESC", params).fetchall()
+        return [Checkpoint(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Commit what is pending, close the connections and release the file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._appender is not None:
+                self._appender.close()
+        finally:
+            if self._writer_conn is not None:
+                self._writer_conn.close()
+            self._conn.close()
+            if self._lock is not None:
+                self._lock.close()
+            guard.release(self.path, "apsw")
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_journal(
+    path: Path | str,
+    *,
+    durability: Durability = "safe",
+    create: bool = True,
+    readonly: bool = False,
+    fast_flush_ms: int = 5,
+    fast_batch: int = 2000,
+    busy_timeout_ms: int = 5000,
+) -> Journal:
+    """Open (or create at the schema head) the journal at ``path``.
+
+    Raises :class:`~recorder.errors.NotAJournalError` for a file that is not a journal,
+    :class:`~recorder.errors.JournalSchemaError` for one at another schema revision, and
+    :class:`~recorder.errors.JournalAccessError` for a file or directory that cannot be used.
+    """
+    path = Path(path)
+    if readonly and not path.exists():
+        raise JournalAccessError(f"journal {path} does not exist; check --journal")
+    is_new = not path.exists() or path.stat().st_size == 0
+    if is_new:
+        if not create:
+            raise JournalAccessError(f"journal {path} does not exist; check --journal")
+        migrate.upgrade(path)
+    guard.acquire(path, "apsw")
+    lock: IO[bytes] | None = None
+    conn: apsw.Connection | None = None
+    writer_conn: apsw.Connection | None = None
+    try:
+        conn = _connect(path, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
+        revision = _revision(conn, path)
+        migrate.refuse_if_old(path, revision)
+        if readonly:
+            return Journal(path, conn, None, None)
+        lock = _writer_lock(path)
+        writer_conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
+        writer_conn.execute("PRAGMA journal_mode=WAL")
+        head_position, head_hash = Reader(writer_conn).head()
+        appender = Appender(
+            writer_conn,
+            path=str(path),
+            durability=durability,
+            head_position=head_position,
+            head_hash=head_hash,
+            fast_flush_ms=fast_flush_ms,
+            fast_batch=fast_batch,
+        )
+        return Journal(path, conn, appender, lock, writer_conn)
+    except BaseException:
+        if writer_conn is not None:
+            writer_conn.close()
+        if conn is not None:
+            conn.close()
+        if lock is not None:
+            lock.close()
+        guard.release(path, "apsw")
+        raise
+
+
+def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> apsw.Connection:
+    flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE
+    try:
+        conn = apsw.Connection(str(path), flags=flags)
+        conn.set_busy_timeout(busy_timeout_ms)
+    except apsw.Error as exc:
+        raise JournalAccessError(f"cannot open journal {path}: {exc}") from exc
+    return conn
+
+
+def _revision(conn: apsw.Connection, path: Path) -> str | None:
+    try:
+        tables = {
+            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    except (apsw.NotADBError, apsw.CorruptError) as exc:
+        raise NotAJournalError(
+            f"{path} is not a recorder journal (not a SQLite database, or corrupted: {exc}); "
+            "point --journal at a journal file or a new path"
+        ) from exc
+    if "alembic_version" not in tables or "frames" not in tables:
+        raise NotAJournalError(
+            f"{path} is a SQLite database but not a recorder journal; use another path"
+        )
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _writer_lock(path: Path) -> IO[bytes]:
+    lock_path = path.with_name(path.name + "-writer.lock")
+    try:
+        handle = open(lock_path, "ab")  # noqa: SIM115 (held for the journal's lifetime)
+    except OSError as exc:
+        raise JournalAccessError(
+            f"cannot write next to journal {path} ({lock_path}: {exc.strerror}); "
+            "the journal's directory must be writable"
+        ) from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise JournalAccessError(
+            f"journal {path} is already being written by another process or handle; "
+            "one writer per journal (readers may open it with readonly=True)"
+        ) from exc
+    return handle

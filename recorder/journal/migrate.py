@@ -1,0 +1,155 @@
+"""Schema migrations: Alembic over SQLAlchemy with the stdlib SQLite driver.
+
+Rule 5 of ARCHITECTURE.md: migrations run *before* apsw opens the file in this process, and the
+engine is disposed afterwards (:mod:`recorder.journal.guard` enforces it). The migration scripts
+live in the top-level ``migrations/`` folder of the source tree; the wheel ships them as
+``recorder/migrations``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from recorder.errors import JournalAccessError, JournalSchemaError, NotAJournalError
+from recorder.journal import guard
+from recorder.journal.schema import SCHEMA_REVISION
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: inside the installed package, or the source checkout."""
+    for candidate in (_PACKAGE_DIR / "migrations", _PACKAGE_DIR.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise JournalSchemaError(
+        "the journal migrations are missing from this installation; reinstall recorder"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeResult:
+    """What ``recorder db upgrade`` did: the revision before (None for a new file) and after."""
+
+    path: Path
+    before: str | None
+    after: str
+
+
+def head_revision() -> str:
+    """The newest revision among the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise JournalSchemaError("no migration scripts found")
+    return head
+
+
+def current_revision(path: Path) -> str | None:
+    """The revision stamped in ``path`` (None for an empty or new file)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with guard.holding(path, "sqlite3"):
+        conn = _stdlib_connect(path, readonly=True)
+        try:
+            return _read_revision(conn, path)
+        finally:
+            conn.close()
+
+
+def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
+    """Bring ``path`` to ``revision`` (creating the file if needed) and return what changed."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from alembic import command
+    from alembic.config import Config
+
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalAccessError(
+                f"cannot create the journal's directory {path.parent}: {exc.strerror}"
+            ) from exc
+    before = current_revision(path)
+    with guard.holding(path, "sqlite3"):
+        engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                config = Config()
+                config.set_main_option("script_location", str(migrations_dir()))
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+        except Exception as exc:
+            raise _translate(exc, path) from exc
+        finally:
+            engine.dispose()
+    after = current_revision(path)
+    assert after is not None
+    return UpgradeResult(path, before, after)
+
+
+def _stdlib_connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    mode = "ro" if readonly else "rwc"
+    try:
+        return sqlite3.connect(f"file:{path}?mode={mode}", uri=True)
+    except sqlite3.Error as exc:
+        raise JournalAccessError(f"cannot open {path}: {exc}") from exc
+
+
+def _read_revision(conn: sqlite3.Connection, path: Path) -> str | None:
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise NotAJournalError(
+            f"{path} is not a recorder journal (not a SQLite database: {exc}); "
+            "point --journal at a journal file or a new path"
+        ) from exc
+    if not tables:
+        return None
+    if "alembic_version" not in tables:
+        raise NotAJournalError(
+            f"{path} is a SQLite database but not a recorder journal "
+            f"(it has tables {', '.join(sorted(tables))}); use another path"
+        )
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _translate(exc: Exception, path: Path) -> Exception:
+    text = str(exc)
+    if "readonly" in text or "unable to open" in text:
+        return JournalAccessError(f"cannot write the journal {path}: {text}")
+    if "disk is full" in text or "database or disk is full" in text:
+        from recorder.errors import JournalFullError
+
+        return JournalFullError(f"the disk holding {path} is full: {text}")
+    if "file is not a database" in text:
+        return NotAJournalError(f"{path} is not a recorder journal (not a SQLite database)")
+    return JournalSchemaError(f"migrating {path} failed: {text}")
+
+
+def refuse_if_old(path: Path, found: str | None) -> None:
+    """Raise :class:`JournalSchemaError` unless ``found`` is this recorder's revision."""
+    if found == SCHEMA_REVISION:
+        return
+    known = [f"{n:04d}" for n in range(1, int(SCHEMA_REVISION) + 1)]
+    if found in known:
+        raise JournalSchemaError(
+            f"journal {path} is at schema revision {found}; this recorder needs {SCHEMA_REVISION}. "
+            f"Back it up (cp {path} {path}.bak) and run: recorder db upgrade --journal {path}"
+        )
+    raise JournalSchemaError(
+        f"journal {path} is at schema revision {found!r}, which this recorder "
+        f"(revision {SCHEMA_REVISION}) does not know; it was written by a newer recorder — "
+        "upgrade recorder to read it"
+    )

@@ -1,0 +1,203 @@
+"""Reading a journal with apsw: by position, by stream in seq order, by mid, by time, the tail.
+
+Every reader runs short read transactions over position windows (``CHUNK`` rows at a time), so a
+long scan of a live journal never pins the WAL and always sees a consistent prefix.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from recorder.core.frames import Channel, Direction, Frame
+
+CHUNK = 20_000
+
+FRAME_COLUMNS = (
+    "position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, ifnull(mid, ''),"
+    " kind, is_replay, flags, payload, hash"
+)
+ROW_COLUMNS = (
+    "position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, ifnull(mid, ''),"
+    " kind, is_replay, flags, payload"
+)
+
+RawRow = tuple[int, int, str, str, int, int, str, int, str, str, int, int, bytes]
+"""``(position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind,
+is_replay, flags, payload)`` with SQLite's own values: the fast path for the projector."""
+
+_CHANNELS = {c.value: c for c in Channel}
+_DIRECTIONS = {d.value: d for d in Direction}
+
+
+def to_frame(row: tuple[Any, ...]) -> Frame:
+    """Build a :class:`Frame` from a row selected with :data:`FRAME_COLUMNS`."""
+    return Frame(
+        row[0], row[1], _CHANNELS[row[2]], _DIRECTIONS[row[3]], row[4], row[5], row[6], row[7],
+        row[8], row[9], bool(row[10]), row[11], row[12], row[13],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFilter:
+    """The filters of ``recorder frames``; every field is optional and they combine with AND."""
+
+    mid: str | None = None
+    kind: str | None = None
+    session_id: int | None = None
+    channel: Channel | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    start: int | None = None
+    stop: int | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL WHERE clause (without the keyword) and its parameters."""
+        terms: list[str] = []
+        params: list[Any] = []
+        for column, op, value in (
+            ("mid", "=", self.mid),
+            ("kind", "=", self.kind),
+            ("session_id", "=", self.session_id),
+            ("channel", "=", self.channel.value if self.channel else None),
+            ("wall_ns", ">=", self.since_ns),
+            ("wall_ns", "<", self.until_ns),
+            ("position", ">=", self.start),
+            ("position", "<", self.stop),
+        ):
+            if value is not None:
+                terms.append(f"{column} {op} ?")
+                params.append(value)
+        return (" AND ".join(terms) or "1"), params
+
+
+class Reader:
+    """Read access to one journal file over an apsw connection."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self._conn = conn
+
+    def head(self) -> tuple[int, bytes]:
+        """``(position, hash)`` of the last committed frame; ``(0, GENESIS)`` when empty."""
+        row = self._conn.execute(
+            "SELECT position, hash FROM frames ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, bytes(32)
+        return int(row[0]), bytes(row[1])
+
+    def head_position(self) -> int:
+        """Position of the last committed frame (0 when empty)."""
+        return self.head()[0]
+
+    def count(self, flt: FrameFilter | None = None) -> int:
+        """How many frames match ``flt``."""
+        where, params = (flt or FrameFilter()).where()
+        return int(self._conn.execute(f"SELECT count(*) FROM frames WHERE {where}", params).fetchone()[0])
+
+    def rows(self, start: int = 1, stop: int | None = None) -> Iterator[RawRow]:
+        """Raw rows in position order, ``start`` inclusive, ``stop`` exclusive."""
+        yield from self._windows(ROW_COLUMNS, start, stop)
+
+    def frames(self, start: int = 1, stop: int | None = None) -> Iterator[Frame]:
+        """Frames in position order, ``start`` inclusive, ``stop`` exclusive."""
+        for row in self._windows(FRAME_COLUMNS, start, stop):
+            yield to_frame(row)
+
+    def hashed_rows(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows with their stored hash (``FRAME_COLUMNS``) in position order; used by verify."""
+        yield from self._windows(
+            "position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,"
+            " kind, is_replay, flags, payload, hash",
+            start,
+            stop,
+        )
+
+    def _windows(self, columns: str, start: int, stop: int | None) -> Iterator[Any]:
+        end = self.head_position() + 1 if stop is None else stop
+        sql = f"SELECT {columns} FROM frames WHERE position >= ? AND position < ? ORDER BY position"
+        low = max(start, 1)
+        while low < end:
+            high = min(low + CHUNK, end)
+            yield from self._conn.execute(sql, (low, high)).fetchall()
+            low = high
+
+    def select(self, flt: FrameFilter, *, limit: int | None = None) -> Iterator[Frame]:
+        """Frames matching ``flt`` in position order (the ``recorder frames`` query)."""
+        where, params = flt.where()
+        sql = f"SELECT {FRAME_COLUMNS} FROM frames WHERE {where} ORDER BY position"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for row in self._conn.execute(sql, params):
+            yield to_frame(row)
+
+    def by_mid(self, mid: str) -> list[Frame]:
+        """Every frame of one request's lifecycle (request, ACK, reports, replays), in order."""
+        return list(self.select(FrameFilter(mid=mid)))
+
+    def between(self, since_ns: int | None, until_ns: int | None) -> Iterator[Frame]:
+        """Frames with ``since_ns <= wall_ns < until_ns``, in position order."""
+        return self.select(FrameFilter(since_ns=since_ns, until_ns=until_ns))
+
+    def runs(self, session_id: int, channel: Channel) -> list[str]:
+        """The run ids seen on one session's channel, in order of first appearance."""
+        rows = self._conn.execute(
+            "SELECT run_id, min(position) AS first FROM frames WHERE session_id = ? AND channel = ?"
+            " GROUP BY run_id ORDER BY first",
+            (session_id, channel.value),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def stream(
+        self, session_id: int, channel: Channel, run_id: str | None = None, *, direction: Direction = Direction.IN
+    ) -> Iterator[Frame]:
+        """One stream in seq order (runs in order of first appearance; replays included)."""
+        runs = [run_id] if run_id is not None else self.runs(session_id, channel)
+        sql = (
+            f"SELECT {FRAME_COLUMNS} FROM frames WHERE session_id = ? AND channel = ? AND run_id = ?"
+            " AND direction = ? ORDER BY seq, position"
+        )
+        for run in runs:
+            for row in self._conn.execute(sql, (session_id, channel.value, run, direction.value)):
+                yield to_frame(row)
+
+    def position_at(self, wall_ns: int) -> int:
+        """The last position journaled at or before ``wall_ns`` (0 if none)."""
+        row = self._conn.execute(
+            "SELECT position FROM frames WHERE wall_ns <= ? ORDER BY wall_ns DESC, position DESC"
+            " LIMIT 1",
+            (wall_ns,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def follow(
+        self,
+        start: int = 1,
+        *,
+        stop: threading.Event | None = None,
+        poll_s: float = 0.05,
+        idle: Callable[[], None] | None = None,
+    ) -> Iterator[Frame]:
+        """Yield frames from ``start`` on, then keep yielding new ones as another process appends.
+
+        Ends when ``stop`` is set. ``idle`` is called each time the tail is caught up.
+        """
+        stop = stop or threading.Event()
+        position = start
+        while not stop.is_set():
+            caught_up = True
+            for frame in self.frames(position):
+                yield frame
+                position = frame.position + 1
+                caught_up = False
+                if stop.is_set():
+                    return
+            if caught_up:
+                if idle is not None:
+                    idle()
+                stop.wait(poll_s)

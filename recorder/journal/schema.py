@@ -1,0 +1,122 @@
+"""The one definition of the journal's schema, as SQLAlchemy ``MetaData``.
+
+Alembic migrations (top-level ``migrations/``) create and evolve it; the apsw writer and readers
+use the table and column names declared here. ``SCHEMA_REVISION`` is the Alembic head this
+recorder reads and writes (a test keeps it equal to the migrations' head).
+
+Tables (ARCHITECTURE.md, "Data model"):
+
+* ``sessions``    one connection lifetime of a capture point.
+* ``frames``      every frame, exact bytes, in arrival order; append-only (triggers refuse
+                  UPDATE and DELETE) and hash-chained (``hash = sha256(prev hash ‖ canonical row)``).
+* ``gaps``        the gap ledger: detected, requested, filled or unrecoverable, with times.
+* ``checkpoints`` projector snapshots: the state bytes and the position they cover.
+
+Indexes on ``frames`` are the look-ups users make and no more, since each costs append speed:
+a request's lifecycle (``mid``, partial: most market frames carry none), a stream in seq order
+(``session_id, channel, run_id, seq``) and time windows (``wall_ns``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+
+SCHEMA_REVISION = "0002"
+"""The Alembic revision this recorder reads and writes."""
+
+metadata = MetaData()
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", String, nullable=False),
+    Column("capture_point", String, nullable=False),
+    Column("participant", String, nullable=False, server_default=""),
+    Column("order_endpoint", String, nullable=False, server_default=""),
+    Column("market_endpoint", String, nullable=False, server_default=""),
+    Column("recorder_version", String, nullable=False),
+    Column("host", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("clock_source", String, nullable=False),
+    Column("started_wall_ns", BigInteger, nullable=False),
+    Column("ended_wall_ns", BigInteger, nullable=True),
+    Column("end_reason", String, nullable=True),
+)
+
+frames = Table(
+    "frames",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("channel", String, nullable=False),
+    Column("direction", String, nullable=False),
+    Column("wall_ns", BigInteger, nullable=False),
+    Column("mono_ns", BigInteger, nullable=False),
+    Column("run_id", String, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("mid", String, nullable=True),
+    Column("kind", String, nullable=False),
+    Column("is_replay", Integer, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+Index("ix_frames_mid", frames.c.mid, sqlite_where=text("mid IS NOT NULL"))
+Index("ix_frames_stream", frames.c.session_id, frames.c.channel, frames.c.run_id, frames.c.seq)
+Index("ix_frames_wall", frames.c.wall_ns)
+
+gaps = Table(
+    "gaps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("channel", String, nullable=False),
+    Column("run_id", String, nullable=False),
+    Column("from_seq", BigInteger, nullable=False),
+    Column("to_seq", BigInteger, nullable=False),
+    Column("contract_id", BigInteger, nullable=True),
+    Column("state", String, nullable=False),
+    Column("detected_wall_ns", BigInteger, nullable=False),
+    Column("detected_position", Integer, nullable=True),
+    Column("requested_wall_ns", BigInteger, nullable=True),
+    Column("closed_wall_ns", BigInteger, nullable=True),
+    Column("reason", String, nullable=False, server_default=""),
+)
+Index("ix_gaps_stream", gaps.c.session_id, gaps.c.channel, gaps.c.run_id)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("digest", LargeBinary, nullable=False),
+    Column("created_wall_ns", BigInteger, nullable=False),
+    Column("recorder_version", String, nullable=False),
+)
+Index("ix_checkpoints_name", checkpoints.c.name, checkpoints.c.position)
+
+APPEND_ONLY_TRIGGERS = (
+    """
+    CREATE TRIGGER frames_append_only_update BEFORE UPDATE ON frames
+    BEGIN SELECT RAISE(ABORT, 'recorder journal: frames are append-only, UPDATE refused'); END
+    """,
+    """
+    CREATE TRIGGER frames_append_only_delete BEFORE DELETE ON frames
+    BEGIN SELECT RAISE(ABORT, 'recorder journal: frames are append-only, DELETE refused'); END
+    """,
+)
+"""Triggers that make ``frames`` append-only; created by the first migration."""

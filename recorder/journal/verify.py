@@ -1,0 +1,204 @@
+"""``recorder verify``: recompute the hash chain and check every inbound stream's sequence.
+
+Checks, in one pass in position order:
+
+1. **Positions** run 1, 2, 3, ... with no hole (a hole is a deleted row).
+2. **Hash chain**: each stored hash equals ``sha256(previous hash ‖ canonical row)``; the first
+   mismatch is where the journal was altered.
+3. **Sequence continuity** of every exchange→client stream: every seq from the first to the
+   highest seen is present, live or replayed. The order channel's stream is per (participant, run)
+   across sessions — a reconnect continues it, so a loss between two sessions is found — and
+   starts at seq 1; the market channel's is per (session, run) and starts where the session
+   joined it. Missing seqs that the gap ledger marks
+   ``unrecoverable`` are accepted (they are documented losses); any other hole is a break, named
+   by the position where the jump was journaled. Gaps still ``open`` or ``requested`` in the
+   ledger are reported and fail verification too.
+
+Duplicated live seqs and malformed frames are counted and reported; they are facts about the
+exchange or the wire, not damage to the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from recorder.journal.chain import GENESIS, row_hash
+from recorder.journal.journal import Journal
+
+StreamKey = tuple[str, str, str]
+"""``(channel, participant or session, run_id)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """One problem found: what, and the first journal position where it shows."""
+
+    position: int | None
+    kind: str
+    """``position``, ``hash``, ``seq`` or ``gap``."""
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of :func:`verify`."""
+
+    frames: int
+    head_position: int
+    head_hash: str
+    streams: int
+    malformed: int
+    duplicates: int
+    replayed: int
+    breaks: tuple[Break, ...]
+    open_gaps: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain holds, every stream is continuous and no gap is open."""
+        return not self.breaks
+
+    @property
+    def first_bad_position(self) -> int | None:
+        """The lowest position named by a break, if any."""
+        positions = [b.position for b in self.breaks if b.position is not None]
+        return min(positions) if positions else None
+
+
+@dataclass(slots=True)
+class _Stream:
+    expected: int = 1
+    missing: list[list[int]] = field(default_factory=list)
+    """``[from_seq, to_seq, position_seen]`` ranges not yet seen."""
+
+
+def verify(journal: Journal) -> VerifyReport:
+    """Verify the whole journal; see the module docstring for what is checked."""
+    breaks: list[Break] = []
+    prev = GENESIS
+    expected_position = 1
+    chain_ok = True
+    streams: dict[StreamKey, _Stream] = {}
+    owner = _stream_owners(journal)
+    malformed = duplicates = replayed = frames = 0
+    for row in journal.reader.hashed_rows():
+        (
+            position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind,
+            is_replay, flags, payload, stored,
+        ) = row  # fmt: skip
+        frames += 1
+        if position != expected_position and chain_ok:
+            breaks.append(
+                Break(
+                    expected_position,
+                    "position",
+                    f"positions jump from {expected_position - 1} to {position}: rows removed",
+                )
+            )
+            chain_ok = False
+        expected_position = position + 1
+        if chain_ok:
+            computed = row_hash(
+                prev, position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,
+                kind, is_replay, flags, payload,
+            )  # fmt: skip
+            if computed != stored:
+                breaks.append(
+                    Break(
+                        position,
+                        "hash",
+                        f"hash chain broken at position {position}: the row was altered "
+                        "(or a row before it was inserted or removed)",
+                    )
+                )
+                chain_ok = False
+            prev = bytes(stored)
+        if flags & 1:
+            malformed += 1
+            continue
+        if direction != "in":
+            continue
+        key = (channel, owner(session_id, channel), run_id)
+        stream = streams.get(key)
+        if stream is None:
+            stream = streams[key] = _Stream(1 if channel == "order" or is_replay else seq)
+        if is_replay:
+            replayed += 1
+            _fill(stream, seq)
+        elif seq == stream.expected:
+            stream.expected += 1
+        elif seq > stream.expected:
+            stream.missing.append([stream.expected, seq - 1, position])
+            stream.expected = seq + 1
+        elif not _fill(stream, seq):
+            duplicates += 1
+
+    open_gaps = 0
+    unrecoverable: dict[StreamKey, list[tuple[int, int]]] = {}
+    for gap in journal.gaps():
+        key = (gap.channel, owner(gap.session_id, gap.channel), gap.run_id)
+        if gap.state == "unrecoverable":
+            unrecoverable.setdefault(key, []).append((gap.from_seq, gap.to_seq))
+        elif gap.state in ("open", "requested"):
+            open_gaps += 1
+            breaks.append(
+                Break(
+                    gap.detected_position,
+                    "gap",
+                    f"gap {gap.id} ({gap.channel} seq {gap.from_seq}..{gap.to_seq} of run "
+                    f"{gap.run_id[:8]}) is still {gap.state}",
+                )
+            )
+    for key, stream in streams.items():
+        accepted = unrecoverable.get(key, [])
+        for low, high, seen_at in stream.missing:
+            if any(a <= low and high <= b for a, b in accepted):
+                continue
+            breaks.append(
+                Break(
+                    seen_at,
+                    "seq",
+                    f"{key[0]} stream of {key[1]} run {key[2][:8]}: seq {low}..{high} missing "
+                    f"(jump seen at position {seen_at}) and not marked unrecoverable",
+                )
+            )
+    breaks.sort(key=lambda b: (b.position is None, b.position or 0))
+    head_position, head_hash = journal.reader.head()
+    return VerifyReport(
+        frames=frames,
+        head_position=head_position,
+        head_hash=head_hash.hex(),
+        streams=len(streams),
+        malformed=malformed,
+        duplicates=duplicates,
+        replayed=replayed,
+        breaks=tuple(breaks),
+        open_gaps=open_gaps,
+    )
+
+
+def _stream_owners(journal: Journal) -> Callable[[int, str], str]:
+    participants = {s.id: s.participant for s in journal.sessions()}
+
+    def owner(session_id: int, channel: str) -> str:
+        participant = participants.get(session_id, "")
+        if channel == "order" and participant:
+            return f"participant {participant[:12]}"
+        return f"session {session_id}"
+
+    return owner
+
+
+def _fill(stream: _Stream, seq: int) -> bool:
+    """Remove ``seq`` from the stream's missing ranges; False if it was not missing."""
+    for i, (low, high, seen_at) in enumerate(stream.missing):
+        if low <= seq <= high:
+            parts = []
+            if low < seq:
+                parts.append([low, seq - 1, seen_at])
+            if seq < high:
+                parts.append([seq + 1, high, seen_at])
+            stream.missing[i : i + 1] = parts
+            return True
+    return False

@@ -1,0 +1,43 @@
+"""From LX/1 frame bytes to the core's :class:`~recorder.core.frames.FrameRecord`.
+
+The capture path's one call: :func:`to_record` reads the metadata with
+:func:`~recorder.venues.lx.codec.frame_meta` and never refuses a frame. Bytes that are not a valid
+envelope are kept exactly as they came, flagged :attr:`FrameFlag.MALFORMED`.
+"""
+
+from __future__ import annotations
+
+from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
+from recorder.errors import RemoteProtocolError
+from recorder.venues.lx.codec import frame_meta
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def to_record(
+    payload: bytes,
+    *,
+    session_id: int,
+    channel: Channel,
+    direction: Direction,
+    wall_ns: int,
+    mono_ns: int,
+    flags: int = 0,
+) -> FrameRecord:
+    """A journal record for one frame; malformed bytes are flagged, never dropped."""
+    try:
+        kind, mid, seq, run_id, is_replay = frame_meta(payload)
+    except RemoteProtocolError:
+        return FrameRecord(
+            session_id, channel, direction, wall_ns, mono_ns, "", 0, "", "", False,
+            flags | FrameFlag.MALFORMED, payload,
+        )  # fmt: skip
+    if seq > _INT64_MAX:  # no LX/1 stream gets there: a corrupt or hostile frame
+        return FrameRecord(
+            session_id, channel, direction, wall_ns, mono_ns, run_id, 0, mid, kind, is_replay,
+            flags | FrameFlag.MALFORMED, payload,
+        )  # fmt: skip
+    return FrameRecord(
+        session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind, is_replay,
+        flags, payload,
+    )  # fmt: skip
