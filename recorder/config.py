@@ -122,14 +122,14 @@ def load_config(
         source = file
         _merge_file(layers, file)
     elif explicit:
-        raise ConfigError(f"config file {file} does not exist; create it or point --config elsewhere")
+        raise ConfigError(
+            f"config file {file} does not exist; create it or point --config elsewhere"
+        )
     _merge_env(layers, env)
     for (section, key), value in (overrides or {}).items():
         if value is not None:
             layers[section][key] = _coerce(section, key, value, "the command line")
-    built = {
-        s.name: _section_type(s)(**layers[s.name]) for s in _sections()
-    }
+    built = {s.name: _section_type(s)(**layers[s.name]) for s in _sections()}
     return Config(**built, source=source)
 
 
@@ -244,5 +244,11 @@ def _convert(expected: Any, value: Any, text: bool) -> Any:
 def _describe(expected: Any) -> str:
     if typing.get_origin(expected) is Literal:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(expected))
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", Path: "a path"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        Path: "a path",
+    }
     return names.get(expected, repr(expected))

@@ -50,9 +50,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.LargeBinary, nullable=False),
         sa.Column("hash", sa.LargeBinary, nullable=False),
     )
-    op.create_index(
-        "ix_frames_mid", "frames", ["mid"], sqlite_where=sa.text("mid IS NOT NULL")
-    )
+    op.create_index("ix_frames_mid", "frames", ["mid"], sqlite_where=sa.text("mid IS NOT NULL"))
     op.create_index("ix_frames_stream", "frames", ["session_id", "channel", "run_id", "seq"])
     op.create_index("ix_frames_wall", "frames", ["wall_ns"])
     op.execute(

@@ -24,7 +24,11 @@ def show(app: AppContext, as_json: bool) -> None:
     config = app.config()
     values = config.as_dict()
     if as_json:
-        click.echo(json.dumps({"source": str(config.source) if config.source else None, **values}, indent=2))
+        click.echo(
+            json.dumps(
+                {"source": str(config.source) if config.source else None, **values}, indent=2
+            )
+        )
         return
     table = Table(title=f"configuration ({config.source or 'built-in defaults'})")
     table.add_column("setting")

@@ -12,7 +12,12 @@ from recorder.cli.app import AppContext, journal_option, journal_overrides, main
 from recorder.cli.output import emit, output_options
 from recorder.core.frames import Channel
 from recorder.journal import FrameFilter, open_journal
-from recorder.journal.frames_view import FRAME_VIEW_COLUMNS, frame_view
+from recorder.journal.frames_view import (
+    FRAME_TABLE_COLUMNS,
+    FRAME_VIEW_COLUMNS,
+    frame_row,
+    frame_view,
+)
 from recorder.journal.migrate import current_revision, upgrade
 from recorder.journal.schema import SCHEMA_REVISION
 from recorder.journal.verify import verify
@@ -139,5 +144,8 @@ def frames_cmd(
         until_ns=_parse_time(until, "--until"),
     )
     with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
-        rows = (frame_view(f) for f in journal.select(flt, limit=limit))
-        emit(rows, FRAME_VIEW_COLUMNS, fmt, title=str(journal.path))
+        frames = journal.select(flt, limit=limit)
+        if fmt == "table":
+            emit((frame_row(f) for f in frames), FRAME_TABLE_COLUMNS, fmt, title=str(journal.path))
+        else:
+            emit((frame_view(f) for f in frames), FRAME_VIEW_COLUMNS, fmt)

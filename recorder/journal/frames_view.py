@@ -17,6 +17,29 @@ FRAME_VIEW_COLUMNS = (
 )  # fmt: skip
 
 
+FRAME_TABLE_COLUMNS = ("pos", "time", "ch", "dir", "kind", "mid", "seq", "run", "body")
+
+
+def frame_row(frame: Frame) -> dict[str, Any]:
+    """A compact one-line summary of a frame, for terminal tables."""
+    view = frame_view(frame)
+    body = view["body"]
+    summary = " ".join(f"{k}={v}" for k, v in body.items() if not isinstance(v, list | dict))
+    lists = [f"{k}[{len(v)}]" for k, v in body.items() if isinstance(v, list)]
+    flags = " MALFORMED" if frame.malformed else ""
+    return {
+        "pos": frame.position,
+        "time": view["time"][11:26],
+        "ch": frame.channel.value,
+        "dir": frame.direction.value,
+        "kind": (frame.kind or "?") + (" (replay)" if frame.is_replay else "") + flags,
+        "mid": frame.mid[:8],
+        "seq": frame.seq,
+        "run": frame.run_id[:8],
+        "body": " ".join([summary, *lists])[:60],
+    }
+
+
 def frame_view(frame: Frame) -> dict[str, Any]:
     """The frame's columns plus its decoded body (or the raw bytes in hex when malformed)."""
     body: Any

@@ -242,7 +242,7 @@ class Journal:
 
     def sessions(self) -> list[Session]:
         """Every session, oldest first."""
-        rows = self._conn.execute(
+        rows: list[Any] = self._conn.execute(
             "SELECT id, venue, capture_point, participant, order_endpoint, market_endpoint,"
             " recorder_version, host, pid, clock_source, started_wall_ns, ended_wall_ns,"
             " end_reason FROM sessions ORDER BY id"
@@ -251,7 +251,7 @@ class Journal:
 
     def gaps(self) -> list[Gap]:
         """The gap ledger, oldest first."""
-        rows = self._conn.execute(
+        rows: list[Any] = self._conn.execute(
             "SELECT id, session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
             " detected_wall_ns, detected_position, requested_wall_ns, closed_wall_ns, reason"
             " FROM gaps ORDER BY id"
@@ -265,7 +265,9 @@ class Journal:
         if name is not None:
             sql += " WHERE name = ?"
             params = (name,)
-        rows = self._conn.execute(sql + " ORDER BY position DESC, id DESC", params).fetchall()
+        rows: list[Any] = self._conn.execute(
+            sql + " ORDER BY position DESC, id DESC", params
+        ).fetchall()
         return [Checkpoint(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
 
     # ------------------------------------------------------------------ lifecycle
@@ -376,7 +378,7 @@ def _revision(conn: apsw.Connection, path: Path) -> str | None:
         raise NotAJournalError(
             f"{path} is a SQLite database but not a recorder journal; use another path"
         )
-    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    row: Any = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     return None if row is None else str(row[0])
 
 

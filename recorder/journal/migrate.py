@@ -40,9 +40,8 @@ class UpgradeResult:
 
 def head_revision() -> str:
     """The newest revision among the migration scripts."""
-    from alembic.script import ScriptDirectory
-
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
@@ -66,11 +65,10 @@ def current_revision(path: Path) -> str | None:
 
 def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
     """Bring ``path`` to ``revision`` (creating the file if needed) and return what changed."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
 
     path = Path(path)
     if path.parent and not path.parent.exists():

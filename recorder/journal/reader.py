@@ -83,7 +83,7 @@ class Reader:
 
     def head(self) -> tuple[int, bytes]:
         """``(position, hash)`` of the last committed frame; ``(0, GENESIS)`` when empty."""
-        row = self._conn.execute(
+        row: Any = self._conn.execute(
             "SELECT position, hash FROM frames ORDER BY position DESC LIMIT 1"
         ).fetchone()
         if row is None:
@@ -97,7 +97,10 @@ class Reader:
     def count(self, flt: FrameFilter | None = None) -> int:
         """How many frames match ``flt``."""
         where, params = (flt or FrameFilter()).where()
-        return int(self._conn.execute(f"SELECT count(*) FROM frames WHERE {where}", params).fetchone()[0])
+        row: Any = self._conn.execute(
+            f"SELECT count(*) FROM frames WHERE {where}", params
+        ).fetchone()
+        return int(row[0])
 
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[RawRow]:
         """Raw rows in position order, ``start`` inclusive, ``stop`` exclusive."""
@@ -154,13 +157,18 @@ class Reader:
         return [str(r[0]) for r in rows]
 
     def stream(
-        self, session_id: int, channel: Channel, run_id: str | None = None, *, direction: Direction = Direction.IN
+        self,
+        session_id: int,
+        channel: Channel,
+        run_id: str | None = None,
+        *,
+        direction: Direction = Direction.IN,
     ) -> Iterator[Frame]:
         """One stream in seq order (runs in order of first appearance; replays included)."""
         runs = [run_id] if run_id is not None else self.runs(session_id, channel)
         sql = (
-            f"SELECT {FRAME_COLUMNS} FROM frames WHERE session_id = ? AND channel = ? AND run_id = ?"
-            " AND direction = ? ORDER BY seq, position"
+            f"SELECT {FRAME_COLUMNS} FROM frames WHERE session_id = ? AND channel = ?"
+            " AND run_id = ? AND direction = ? ORDER BY seq, position"
         )
         for run in runs:
             for row in self._conn.execute(sql, (session_id, channel.value, run, direction.value)):
@@ -168,7 +176,7 @@ class Reader:
 
     def position_at(self, wall_ns: int) -> int:
         """The last position journaled at or before ``wall_ns`` (0 if none)."""
-        row = self._conn.execute(
+        row: Any = self._conn.execute(
             "SELECT position FROM frames WHERE wall_ns <= ? ORDER BY wall_ns DESC, position DESC"
             " LIMIT 1",
             (wall_ns,),

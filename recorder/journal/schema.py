@@ -8,7 +8,8 @@ Tables (ARCHITECTURE.md, "Data model"):
 
 * ``sessions``    one connection lifetime of a capture point.
 * ``frames``      every frame, exact bytes, in arrival order; append-only (triggers refuse
-                  UPDATE and DELETE) and hash-chained (``hash = sha256(prev hash ‖ canonical row)``).
+                  UPDATE and DELETE) and hash-chained
+                  (``hash = sha256(prev hash ‖ canonical row)``).
 * ``gaps``        the gap ledger: detected, requested, filled or unrecoverable, with times.
 * ``checkpoints`` projector snapshots: the state bytes and the position they cover.
 

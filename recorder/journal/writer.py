@@ -241,9 +241,16 @@ class Appender:
         """Run one statement in its own transaction; return ``last_insert_rowid``."""
         with self.exclusive() as conn:
             try:
-                with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
                     conn.execute(sql, params)
-                    return int(conn.last_insert_rowid())
+                    rowid = int(conn.last_insert_rowid())
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if not conn.get_autocommit():
+                        conn.execute("ROLLBACK")
+                    raise
+                return rowid
             except apsw.FullError as exc:
                 raise JournalFullError(f"journal {self._path}: the disk is full ({exc})") from exc
             except (apsw.ReadOnlyError, apsw.CantOpenError) as exc:

@@ -79,7 +79,9 @@ def test_tampered_payload_is_named_by_position(journal_path: Path) -> None:
     # Another SQLite connection flips one byte of row 137's payload, working around the triggers.
     other = apsw.Connection(str(journal_path))
     other.execute("DROP TRIGGER frames_append_only_update")
-    payload = bytearray(other.execute("SELECT payload FROM frames WHERE position=137").fetchone()[0])
+    payload = bytearray(
+        other.execute("SELECT payload FROM frames WHERE position=137").fetchone()[0]
+    )
     payload[5] ^= 0x01
     other.execute("UPDATE frames SET payload=? WHERE position=137", (bytes(payload),))
     other.close()
@@ -241,9 +243,11 @@ def test_second_writer_is_refused(journal_path: Path) -> None:
 
 def test_readonly_journal_refuses_appends(journal_path: Path) -> None:
     open_journal(journal_path).close()
-    with open_journal(journal_path, readonly=True) as j:
-        with pytest.raises(JournalAccessError, match="read-only"):
-            j.start_session(venue="lx1", capture_point="test")
+    with (
+        open_journal(journal_path, readonly=True) as j,
+        pytest.raises(JournalAccessError, match="read-only"),
+    ):
+        j.start_session(venue="lx1", capture_point="test")
 
 
 def test_sessions_and_gaps_ledger(journal: Journal) -> None:

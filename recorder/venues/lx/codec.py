@@ -23,9 +23,16 @@ MVERSION = "1.0"
 
 Envelope = pb.Envelope
 
-_FIELD_TO_KIND: dict[str, str] = {
-    field.name: field.message_type.name for field in pb.Envelope.DESCRIPTOR.oneofs_by_name["body"].fields
-}
+
+def _body_fields() -> dict[str, str]:
+    fields = {}
+    for field in pb.Envelope.DESCRIPTOR.oneofs_by_name["body"].fields:
+        assert field.message_type is not None
+        fields[field.name] = field.message_type.name
+    return fields
+
+
+_FIELD_TO_KIND: dict[str, str] = _body_fields()
 _KIND_TO_FIELD: dict[str, str] = {kind: field for field, kind in _FIELD_TO_KIND.items()}
 
 BODY_KINDS: tuple[str, ...] = tuple(_FIELD_TO_KIND.values())
@@ -49,7 +56,9 @@ REQUEST_KINDS: frozenset[str] = frozenset(
 _parse_envelope = pb.Envelope.FromString
 _parse_header = pb.EnvelopeHeader.FromString
 
-BATCHABLE_KINDS: frozenset[str] = frozenset({"LimitOrder", "CancelOrder", "CancelReplace", "CancelAll"})
+BATCHABLE_KINDS: frozenset[str] = frozenset(
+    {"LimitOrder", "CancelOrder", "CancelReplace", "CancelAll"}
+)
 MAX_BATCH = 200
 
 
@@ -102,7 +111,9 @@ def frame_meta(data: bytes) -> FrameMeta:
 def _check_version(mversion: str, data: bytes) -> None:
     major = mversion.partition(".")[0]
     if major != "1":
-        raise RemoteProtocolError(f"unsupported LX/1 message version {mversion!r} (this is 1.x)", data)
+        raise RemoteProtocolError(
+            f"unsupported LX/1 message version {mversion!r} (this is 1.x)", data
+        )
 
 
 def kind_of(envelope: pb.Envelope) -> str:
@@ -136,7 +147,9 @@ def make_envelope(
     kind = body.DESCRIPTOR.name
     field = _KIND_TO_FIELD.get(kind)
     if field is None:
-        raise LocalProtocolError(f"{kind} is not an LX/1 body; expected one of {', '.join(BODY_KINDS)}")
+        raise LocalProtocolError(
+            f"{kind} is not an LX/1 body; expected one of {', '.join(BODY_KINDS)}"
+        )
     envelope = pb.Envelope(
         mid=mid,
         seq=seq,

@@ -104,8 +104,12 @@ def sample_records(
     for i, frame in enumerate(sample_frames(n, seed=seed)):
         records.append(
             to_record(
-                frame.payload, session_id=session_id, channel=frame.channel,
-                direction=frame.direction, wall_ns=wall_ns + i * 100_000, mono_ns=i * 100_000,
-            )  # fmt: skip
+                frame.payload,
+                session_id=session_id,
+                channel=frame.channel,
+                direction=frame.direction,
+                wall_ns=wall_ns + i * 100_000,
+                mono_ns=i * 100_000,
+            )
         )
     return records[:n]

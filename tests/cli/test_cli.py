@@ -1,0 +1,125 @@
+"""The CLI through click's CliRunner: config, db, verify, frames."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import apsw
+import pytest
+from click.testing import CliRunner
+
+from recorder.cli import main
+from recorder.journal import open_journal
+from recorder.journal.migrate import upgrade
+from recorder.venues.lx.samples import sample_records
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("RECORDER_"):
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    path = tmp_path / "rec.journal"
+    with open_journal(path) as j:
+        sid = j.start_session(venue="lx1", capture_point="test", participant="p")
+        j.append(sample_records(400, session_id=sid))
+    return path
+
+
+def test_config_show_json_with_precedence(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[journal]\npath = "from-file.journal"\n[sim]\nseed = 3\n'
+    )
+    result = runner.invoke(main, ["config", "show", "--json"], env={"RECORDER_SIM__SEED": "11"})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["journal"]["path"] == "from-file.journal"
+    assert data["sim"]["seed"] == 11  # environment beats the file
+    assert data["journal"]["durability"] == "safe"  # built-in default
+
+
+def test_config_errors_name_key_file_and_type(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[journal]\nfast_batch = "many"\n')
+    result = runner.invoke(main, ["--config", "bad.toml", "config", "show"])
+    assert result.exit_code == 1
+    assert "journal.fast_batch in bad.toml must be an integer" in result.output
+    (tmp_path / "unknown.toml").write_text("[journal]\ncolour = 1\n")
+    result = runner.invoke(main, ["--config", "unknown.toml", "config", "show"])
+    assert "unknown key journal.colour in unknown.toml" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_upgrade_and_current(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "db.journal"
+    upgrade(path, "0001")
+    result = runner.invoke(main, ["db", "current", "--journal", str(path)])
+    assert "revision 0001" in result.output and "needs: recorder db upgrade" in result.output
+    result = runner.invoke(main, ["db", "upgrade", "--journal", str(path)])
+    assert result.exit_code == 0 and "0001 -> 0002" in result.output
+    result = runner.invoke(main, ["db", "current", "--journal", str(path)])
+    assert "up to date" in result.output
+
+
+def test_journal_path_from_environment(runner: CliRunner, recorded: Path) -> None:
+    result = runner.invoke(main, ["verify"], env={"RECORDER_JOURNAL__PATH": str(recorded)})
+    assert result.exit_code == 0, result.output
+    assert "400 frames" in result.output and "OK" in result.output
+
+
+def test_verify_names_the_first_bad_position(runner: CliRunner, recorded: Path) -> None:
+    conn = apsw.Connection(str(recorded))
+    conn.execute("DROP TRIGGER frames_append_only_update")
+    conn.execute("UPDATE frames SET wall_ns = wall_ns + 1 WHERE position = 222")
+    conn.close()
+    result = runner.invoke(main, ["verify", "--journal", str(recorded), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False and report["first_bad_position"] == 222
+
+
+def test_frames_filters_and_formats(runner: CliRunner, recorded: Path) -> None:
+    result = runner.invoke(
+        main, ["frames", "--journal", str(recorded), "--kind", "LimitOrder", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows and all(r["kind"] == "LimitOrder" for r in rows)
+    mid = rows[0]["mid"]
+    result = runner.invoke(main, ["frames", "--journal", str(recorded), "--mid", mid, "--nl"])
+    kinds = [json.loads(line)["kind"] for line in result.output.splitlines()]
+    assert kinds == ["LimitOrder", "Status"]
+    result = runner.invoke(main, ["frames", "--journal", str(recorded), "--limit", "5", "--csv"])
+    table = list(csv.DictReader(io.StringIO(result.output)))
+    assert [int(r["position"]) for r in table] == [1, 2, 3, 4, 5]
+    result = runner.invoke(main, ["frames", "--journal", str(recorded), "--limit", "3"])
+    assert result.exit_code == 0 and "pos" in result.output and "kind" in result.output
+
+
+def test_frames_time_window_and_bad_time(runner: CliRunner, recorded: Path) -> None:
+    result = runner.invoke(
+        main,
+        ["frames", "--journal", str(recorded), "--since", "2023-11-14T22:13:20.000200",
+         "--until", "2023-11-14T22:13:20.000500", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [r["position"] for r in json.loads(result.output)] == [3, 4, 5]
+    result = runner.invoke(main, ["frames", "--journal", str(recorded), "--since", "yesterday"])
+    assert result.exit_code == 2 and "not an ISO time" in result.output
+
+
+def test_user_mistakes_get_messages_not_tracebacks(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "text.journal").write_text("hello")
+    result = runner.invoke(main, ["verify", "--journal", "text.journal"])
+    assert result.exit_code == 1
+    assert "not a recorder journal" in result.output and "Traceback" not in result.output
+    result = runner.invoke(main, ["frames", "--journal", "missing.journal"])
+    assert result.exit_code == 1 and "does not exist" in result.output

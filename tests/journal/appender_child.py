@@ -1,0 +1,32 @@
+"""Child process for the kill tests: appends sample frames and reports each returned position.
+
+Usage: python appender_child.py JOURNAL DURABILITY BATCH
+Prints ``position sha256(payload)`` after each append returns (i.e. when the journal promised it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+from recorder.journal import open_journal
+from recorder.venues.lx.samples import sample_records
+
+
+def main() -> None:
+    path, durability, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    journal = open_journal(path, durability=durability)  # type: ignore[arg-type]
+    sid = journal.start_session(venue="lx1", capture_point="kill-test")
+    records = sample_records(20_000, session_id=sid)
+    out = sys.stdout
+    for i in range(0, len(records), batch):
+        chunk = records[i : i + batch]
+        positions = journal.append(chunk)
+        for position, record in zip(positions, chunk, strict=True):
+            out.write(f"{position} {hashlib.sha256(record.payload).hexdigest()}\n")
+        out.flush()
+    journal.close()
+
+
+if __name__ == "__main__":
+    main()

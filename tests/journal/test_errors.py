@@ -1,0 +1,134 @@
+"""Bad files and bad places give clear errors, and never lose what was journaled."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recorder.errors import (
+    JournalAccessError,
+    JournalClosedError,
+    JournalFullError,
+    NotAJournalError,
+)
+from recorder.journal import open_journal
+from recorder.journal.verify import verify
+from recorder.venues.lx.samples import sample_records
+
+
+def test_non_sqlite_file_is_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"these are not the frames you are looking for\n" * 200)
+    with pytest.raises(NotAJournalError, match="not a recorder journal"):
+        open_journal(path)
+    assert path.read_bytes().startswith(b"these are not")  # untouched
+
+
+def test_other_sqlite_database_is_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(NotAJournalError, match="SQLite database but not a recorder journal"):
+        open_journal(path)
+
+
+def test_corrupted_journal_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.journal"
+    with open_journal(path) as j:
+        sid = j.start_session(venue="lx1", capture_point="test")
+        j.append(sample_records(100, session_id=sid))
+    data = bytearray(path.read_bytes())
+    data[:16] = b"garbage garbage!"  # destroy the SQLite header
+    path.write_bytes(bytes(data))
+    with pytest.raises(NotAJournalError):
+        open_journal(path, readonly=True)
+
+
+def test_missing_journal_read_only_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(JournalAccessError, match="does not exist"):
+        open_journal(tmp_path / "nope.journal", readonly=True)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_stops_capture_loudly_and_keeps_what_was_committed(tiny_tmpfs: Path) -> None:
+    path = tiny_tmpfs / "full.journal"
+    journal = open_journal(path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(40_000, session_id=sid)
+    committed = 0
+    with pytest.raises(JournalFullError, match="disk is full") as info:
+        for i in range(0, len(records), 200):
+            committed = journal.append(records[i : i + 200])[-1]
+    assert "capture stopped" in str(info.value)
+    with pytest.raises(JournalClosedError):
+        journal.append(records[:1])
+    journal.close()
+    with open_journal(path, readonly=True) as reader:
+        assert reader.head_position() == committed
+        stored = [f.payload for f in reader.frames()]
+        report = verify(reader)
+    assert stored == [r.payload for r in records[:committed]]
+    assert report.ok, report.breaks
+
+
+def test_size_limited_file_stops_capture_loudly(tmp_path: Path) -> None:
+    path = tmp_path / "limited.journal"
+    journal = open_journal(path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    journal._appender._conn.execute("PRAGMA max_page_count=60")  # type: ignore[union-attr]
+    records = sample_records(5000, session_id=sid)
+    committed = 0
+    with pytest.raises(JournalFullError):
+        for i in range(0, len(records), 100):
+            committed = journal.append(records[i : i + 100])[-1]
+    journal.close()
+    with open_journal(path, readonly=True) as reader:
+        assert [f.payload for f in reader.frames()] == [r.payload for r in records[:committed]]
+
+
+@pytest.fixture
+def readonly_dir(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+        return
+    # root ignores permission bits: use a read-only mount instead
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_read_only_directory_is_a_clear_error(readonly_dir: Path) -> None:
+    with pytest.raises(JournalAccessError) as info:
+        open_journal(readonly_dir / "new.journal")
+    assert "new.journal" in str(info.value)
