@@ -34,7 +34,7 @@ import apsw
 
 from recorder.core.frames import FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
-from recorder.journal.chain import row_hash
+from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, _sha256
 
 Durability = Literal["strict", "safe", "fast"]
 DURABILITIES: tuple[Durability, ...] = ("strict", "safe", "fast")
@@ -112,18 +112,28 @@ class Appender:
             if not rows:
                 self._pending_since = time.monotonic()
             position = first
+            pack = _HEAD.pack
             for r in records:
-                mid = r.mid or None
+                channel = r.channel
+                direction = r.direction
+                run_id = r.run_id
+                mid = r.mid
+                kind = r.kind
+                payload = r.payload
+                run_b = run_id.encode()
+                mid_b = mid.encode()
+                kind_b = kind.encode()
                 is_replay = 1 if r.is_replay else 0
-                prev = row_hash(
-                    prev, position, r.session_id, r.channel, r.direction, r.wall_ns, r.mono_ns,
-                    r.run_id, r.seq, mid, r.kind, is_replay, r.flags, r.payload,
+                head = pack(
+                    position, r.session_id, _CHANNEL[channel], _DIRECTION[direction], r.wall_ns,
+                    r.mono_ns, r.seq, is_replay, r.flags, len(run_b), len(mid_b), len(kind_b),
+                    len(payload),
                 )  # fmt: skip
+                prev = _sha256(b"".join((prev, head, run_b, mid_b, kind_b, payload))).digest()
                 rows.append(
                     (
-                        position, r.session_id, r.channel.value, r.direction.value, r.wall_ns,
-                        r.mono_ns, r.run_id, r.seq, mid, r.kind, is_replay, r.flags, r.payload,
-                        prev,
+                        position, r.session_id, channel, direction, r.wall_ns, r.mono_ns, run_id,
+                        r.seq, mid or None, kind, is_replay, r.flags, payload, prev,
                     )
                 )  # fmt: skip
                 position += 1
