@@ -72,7 +72,10 @@ class JournalAccessError(JournalError):
 
 
 class JournalFullError(JournalError):
-    """The disk or the journal's size limit is full. Capture has stopped; nothing committed is lost."""
+    """The disk or the journal's size limit is full.
+
+    Capture has stopped; nothing committed before is lost.
+    """
 
 
 class JournalClosedError(JournalError):

@@ -1,13 +1,12 @@
 """The ``recorder`` command line: a thin face over the library (ARCHITECTURE.md rule 7).
 
 Each command is argument parsing plus one library call. Command groups live in sibling modules
-(``config_cmd``, ``db``, ``frames``, ...) and are registered on :data:`main` below.
+and register themselves on :data:`~recorder.cli.app.main` when imported here.
 """
 
 from __future__ import annotations
 
+from recorder.cli import config_cmd, journal_cmds  # noqa: F401  (each registers its commands)
 from recorder.cli.app import main
-from recorder.cli import config_cmd as _config_cmd  # noqa: F401  (registers commands)
-from recorder.cli import journal_cmds as _journal_cmds  # noqa: F401
 
 __all__ = ["main"]
