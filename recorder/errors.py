@@ -19,7 +19,14 @@ with ``raise ... from exc``, so callers only ever need to catch these::
     │   ├── JournalClosedError         the appender was closed, or stopped by an earlier failure
     │   ├── AppendOnlyError            an UPDATE or DELETE of a journaled frame was refused
     │   └── SQLiteLibraryConflict      two SQLite libraries on one file in one process (rule 5)
-    └── IntegrityError                 ``verify`` found a break; carries ``position``
+    ├── IntegrityError                 ``verify`` found a break; carries ``position``
+    ├── CertificateError               a CURVE key certificate is missing, unreadable, malformed
+    │                                  or would be overwritten (``recorder keys generate``)
+    ├── SimulatorError                 the exchange simulator cannot start or was asked
+    │                                  something it cannot do (a port in use, an unknown
+    │                                  participant or fault, a control request timing out)
+    └── CaptureError                   the capture service cannot start (a port in use, a key
+                                       missing) or its status socket does not answer
 
 Whose fault it is follows h11: *Local* errors are bugs in the caller, *Remote* errors are the
 peer's, and journal errors are about the environment (disk, permissions, the file itself).
@@ -96,3 +103,27 @@ class IntegrityError(RecorderError):
     def __init__(self, message: str, position: int | None) -> None:
         super().__init__(message)
         self.position = position
+
+
+class CertificateError(RecorderError):
+    """A CURVE certificate file is missing, unreadable, malformed, or exists and would be replaced."""
+
+
+class SimulatorError(RecorderError):
+    """The exchange simulator cannot start, or was asked something it cannot do."""
+
+
+class CaptureError(RecorderError):
+    """The capture service cannot start (bind, keys, upstream) or does not answer its status."""
+
+
+class ClientError(RecorderError):
+    """The client SDK cannot do what was asked (bad keys or endpoints, a context started twice)."""
+
+
+class ClientClosedError(ClientError):
+    """A command was submitted to a context that is not running.
+
+    The context was never started, was stopped, or stopped itself after a fatal error (a journal
+    failure: nothing may be sent that cannot be journaled first); ``__cause__`` says which.
+    """
