@@ -3,19 +3,23 @@ append-only; tampering is found and named by position."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import apsw
 import pytest
 
-from recorder.core.frames import Channel, Direction, FrameFlag
+from recorder.core.frames import Channel, Direction, Frame, FrameFlag
 from recorder.errors import JournalAccessError
 from recorder.journal import FrameFilter, Journal, open_journal
 from recorder.journal.chain import GENESIS, row_hash
 from recorder.journal.verify import verify
 from recorder.venues.lx.records import to_record
 from recorder.venues.lx.samples import sample_records
+
+CHILD = Path(__file__).with_name("appender_child.py")
 
 
 def test_append_reads_back_byte_identical_in_order(journal: Journal) -> None:
@@ -152,34 +156,30 @@ def test_readers_by_mid_stream_and_time(journal: Journal) -> None:
     )
 
 
-def test_follow_sees_frames_appended_later(journal_path: Path) -> None:
-    writer = open_journal(journal_path)
-    sid = writer.start_session(venue="lx1", capture_point="test")
-    records = sample_records(300, session_id=sid)
-    writer.append(records[:100])
-    reader = open_journal(journal_path, readonly=True)
-    stop = threading.Event()
-    seen: list[int] = []
-    more = threading.Event()
-
-    def idle() -> None:
-        if len(seen) == 100:
-            more.set()  # caught up with the first batch: ask for more
-
-    def produce() -> None:
-        more.wait(10)
-        writer.append(records[100:])
-
-    producer = threading.Thread(target=produce)
-    producer.start()
-    for frame in reader.reader.follow(1, stop=stop, poll_s=0.01, idle=idle):
-        seen.append(frame.position)
-        if len(seen) == 300:
-            stop.set()
-    producer.join()
-    assert seen == list(range(1, 301))
-    reader.close()
-    writer.close()
+def test_follow_reads_the_tail_written_by_another_process(journal_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), str(journal_path), "safe", "50"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # the first batch is committed: the file exists
+        drain = threading.Thread(target=child.stdout.read, daemon=True)  # never block the child
+        drain.start()
+        stop = threading.Event()
+        seen: list[Frame] = []
+        with open_journal(journal_path, readonly=True) as reader:
+            for frame in reader.reader.follow(1, stop=stop, poll_s=0.005):
+                seen.append(frame)
+                if len(seen) == 5000:
+                    stop.set()
+    finally:
+        child.kill()
+        child.wait()
+    assert [f.position for f in seen] == list(range(1, 5001))
+    with open_journal(journal_path, readonly=True) as j:
+        assert [f.payload for f in j.frames(1, 5001)] == [f.payload for f in seen]
 
 
 def test_group_commit_shares_commits_among_threads(journal_path: Path) -> None:
