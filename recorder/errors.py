@@ -106,7 +106,7 @@ class IntegrityError(RecorderError):
 
 
 class CertificateError(RecorderError):
-    """A CURVE certificate file is missing, unreadable, malformed, or exists and would be replaced."""
+    """A CURVE certificate is missing, unreadable or malformed, or would be overwritten."""
 
 
 class SimulatorError(RecorderError):

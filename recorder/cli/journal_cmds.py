@@ -97,7 +97,8 @@ def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> Non
         raise SystemExit(1)
 
 
-def _parse_time(value: str | None, option: str) -> int | None:
+def parse_time(value: str | None, option: str) -> int | None:
+    """An ISO time option as ns since the epoch (UTC when no zone is given)."""
     if value is None:
         return None
     try:
@@ -140,8 +141,8 @@ def frames_cmd(
         kind=kind,
         session_id=session_id,
         channel=Channel(channel) if channel else None,
-        since_ns=_parse_time(since, "--since"),
-        until_ns=_parse_time(until, "--until"),
+        since_ns=parse_time(since, "--since"),
+        until_ns=parse_time(until, "--until"),
     )
     with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
         frames = journal.select(flt, limit=limit)

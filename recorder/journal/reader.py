@@ -143,6 +143,17 @@ class Reader:
         """Every frame of one request's lifecycle (request, ACK, reports, replays), in order."""
         return list(self.select(FrameFilter(mid=mid)))
 
+    def containing(self, kinds: str | tuple[str, ...], needle: bytes) -> Iterator[Frame]:
+        """Frames of ``kinds`` whose payload contains ``needle`` (a scan: for audits)."""
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            f"SELECT {FRAME_COLUMNS} FROM frames WHERE kind IN ({marks})"
+            " AND instr(payload, ?) > 0 ORDER BY position"
+        )
+        for row in self._conn.execute(sql, (*kinds, needle)):
+            yield to_frame(row)
+
     def between(self, since_ns: int | None, until_ns: int | None) -> Iterator[Frame]:
         """Frames with ``since_ns <= wall_ns < until_ns``, in position order."""
         return self.select(FrameFilter(since_ns=since_ns, until_ns=until_ns))

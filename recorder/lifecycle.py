@@ -1,0 +1,212 @@
+"""Request lifecycles from the journal: when each request was sent, acknowledged, first filled
+and finished, read straight from the frames (the evidence), for audit reports and analysis.
+
+One pass in position order over a participant's order channel:
+
+* an outbound request opens a :class:`Lifecycle` under its mid (a resend of the same mid counts
+  as a resend); a ``Batch`` opens one for itself and one per inner message;
+* the first ``Status`` (or the ``BatchAcks`` entry of an inner message) is the first reply:
+  ``ACK`` or the final rejection;
+* private ``ActionReport`` s move the order they concern — the envelope mid and, when it differs
+  (a cancel's report, a fill caused by another participant), the report's ``entry_id`` — to its
+  first fill and, at ``size == 0``, to its end;
+* a frame of a new ``run_id`` ends every order still working as cancelled by the run change.
+
+Replayed frames and live duplicates are counted once (by run and seq).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from recorder.core.frames import Channel, Direction, Frame
+from recorder.errors import RemoteProtocolError
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.codec import decode
+
+TRADE_KINDS = frozenset({"LimitOrder", "CancelReplace"})
+_STATUS_NAMES = {v.number: v.name for v in pb.StatusType.DESCRIPTOR.values}
+_CODE_NAMES = {v.number: v.name for v in pb.StatusCode.DESCRIPTOR.values}
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    """One request's story in timestamps (wall clock, ns) and outcome."""
+
+    mid: str
+    kind: str
+    session_id: int
+    sent_ns: int
+    sent_position: int
+    contract_id: int = 0
+    is_ask: bool | None = None
+    size: int = 0
+    price_in_cents: int = 0
+    client_ref: str = ""
+    batch_mid: str = ""
+    run_id: str = ""
+    resends: int = 0
+    acked_ns: int | None = None
+    ack_code: str = ""
+    first_fill_ns: int | None = None
+    filled_size: int = 0
+    finished_ns: int | None = None
+    outcome: str = ""
+    """``FILLED``, ``CANCELLED``, ``REPLACED``, ``NOT_FILLED``, a ``REJECT_*`` code, ``DONE``,
+    ``RUN_CHANGE`` — or empty while the request is still working."""
+    positions: list[int] = field(default_factory=list)
+
+    @property
+    def ack_latency_ns(self) -> int | None:
+        """Time from sending to the first reply."""
+        return None if self.acked_ns is None else self.acked_ns - self.sent_ns
+
+    @property
+    def time_to_fill_ns(self) -> int | None:
+        """Time from sending to the first fill."""
+        return None if self.first_fill_ns is None else self.first_fill_ns - self.sent_ns
+
+    @property
+    def is_trade(self) -> bool:
+        """True for requests that stay open until a report says size 0."""
+        return self.kind in TRADE_KINDS
+
+
+class LifecycleBuilder:
+    """Builds :class:`Lifecycle` s from frames fed in position order."""
+
+    def __init__(self) -> None:
+        self.lifecycles: dict[str, Lifecycle] = {}
+        self._seen: set[tuple[int, str, int]] = set()
+        self._run: dict[int, str] = {}
+
+    def feed(self, frames: Iterable[Frame]) -> LifecycleBuilder:
+        """Apply ``frames`` (position order); returns self."""
+        for frame in frames:
+            self.apply(frame)
+        return self
+
+    def apply(self, frame: Frame) -> None:
+        """Apply one frame."""
+        if frame.malformed or frame.channel is not Channel.ORDER:
+            return
+        try:
+            envelope = decode(frame.payload)
+        except RemoteProtocolError:
+            return
+        if frame.direction is Direction.OUT:
+            self._request(frame, envelope)
+            return
+        key = (frame.session_id, frame.run_id, frame.seq)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._run_change(frame)
+        body = envelope.WhichOneof("body")
+        if body == "status":
+            self._reply(envelope.mid, _CODE_NAMES.get(envelope.status.code, "?"), frame)
+        elif body == "batch_acks":
+            batch = self.lifecycles.get(envelope.mid)
+            if batch is not None and batch.finished_ns is None:
+                batch.positions.append(frame.position)
+                self._finish(batch, "DONE", frame.wall_ns)
+            for ack in envelope.batch_acks.acks:
+                self._reply(ack.mid, _CODE_NAMES.get(ack.code, "?"), frame)
+        elif body == "replay_done":
+            life = self.lifecycles.get(envelope.mid)
+            if life is not None and life.finished_ns is None:
+                life.positions.append(frame.position)
+                self._finish(life, "DONE", frame.wall_ns)
+        elif body == "action_report":
+            report = envelope.action_report
+            self._report(envelope.mid, report, frame)
+            if report.entry_id and report.entry_id != envelope.mid:
+                self._report(report.entry_id, report, frame)
+
+    def _request(self, frame: Frame, envelope: pb.Envelope, batch_mid: str = "") -> None:
+        mid = envelope.mid
+        existing = self.lifecycles.get(mid)
+        if existing is not None:
+            existing.resends += 1
+            existing.positions.append(frame.position)
+            return
+        kind = envelope.WhichOneof("body") or ""
+        life = Lifecycle(
+            mid=mid,
+            kind=type(getattr(envelope, kind)).__name__ if kind else "",
+            session_id=frame.session_id,
+            sent_ns=frame.wall_ns,
+            sent_position=frame.position,
+            batch_mid=batch_mid,
+            positions=[frame.position],
+        )
+        if kind == "limit_order":
+            order = envelope.limit_order
+            life.contract_id, life.is_ask, life.size = order.contract_id, order.is_ask, order.size
+            life.price_in_cents, life.client_ref = order.price_in_cents, order.client_ref
+        elif kind == "cancel_replace":
+            replace = envelope.cancel_replace
+            life.contract_id, life.size = replace.contract_id, replace.size
+            life.price_in_cents = replace.price_in_cents
+        elif kind in ("cancel_order", "cancel_all", "get_book_state", "get_open_orders"):
+            life.contract_id = getattr(envelope, kind).contract_id
+        self.lifecycles[mid] = life
+        if kind == "batch":
+            for inner in envelope.batch.messages:
+                self._request(frame, inner, batch_mid=mid)
+
+    def _reply(self, mid: str, code: str, frame: Frame) -> None:
+        life = self.lifecycles.get(mid)
+        if life is None:
+            return
+        if life.acked_ns is None:
+            life.acked_ns = frame.wall_ns
+            life.ack_code = code
+            life.run_id = frame.run_id
+        life.positions.append(frame.position)
+        if code.startswith("REJECT") or (code == "DONE" and not life.is_trade):
+            self._finish(life, code, frame.wall_ns)
+        elif code == "ACK" and life.kind in ("GetBookState", "GetOpenOrders"):
+            self._finish(life, "DONE", frame.wall_ns)  # the snapshot follows the ACK at once
+
+    def _report(self, mid: str, report: pb.ActionReport, frame: Frame) -> None:
+        life = self.lifecycles.get(mid)
+        if life is None:
+            return
+        life.positions.append(frame.position)
+        if report.filled_size and report.entry_id == mid:
+            life.filled_size += report.filled_size
+            if life.first_fill_ns is None:
+                life.first_fill_ns = frame.wall_ns
+        if life.finished_ns is not None:
+            return
+        if life.kind == "CancelAll":
+            return  # one report per cancelled entry, then Status DONE
+        if not life.is_trade:
+            self._finish(life, _STATUS_NAMES.get(report.status_type, "?"), frame.wall_ns)
+        elif report.size == 0 and report.entry_id == mid:
+            status = report.status_type
+            outcome = "FILLED" if status == pb.CROSS else _STATUS_NAMES.get(status, "?")
+            self._finish(life, outcome, frame.wall_ns)
+
+    def _run_change(self, frame: Frame) -> None:
+        previous = self._run.get(frame.session_id)
+        if not frame.run_id or previous == frame.run_id:
+            return
+        self._run[frame.session_id] = frame.run_id
+        if previous is None:
+            return
+        for life in self.lifecycles.values():
+            if life.finished_ns is None and life.run_id == previous and life.is_trade:
+                self._finish(life, "RUN_CHANGE", frame.wall_ns)
+
+    @staticmethod
+    def _finish(life: Lifecycle, outcome: str, wall_ns: int) -> None:
+        life.finished_ns = wall_ns
+        life.outcome = outcome
+
+
+def lifecycles(frames: Iterable[Frame]) -> list[Lifecycle]:
+    """Every request's lifecycle, in the order the requests were first sent."""
+    return list(LifecycleBuilder().feed(frames).lifecycles.values())
