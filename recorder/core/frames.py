@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Channel(enum.StrEnum):
@@ -30,9 +30,12 @@ class FrameFlag(enum.IntFlag):
     """The ZeroMQ message had several parts; the payload holds them joined (protocol error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FrameRecord:
-    """A frame about to be journaled: everything but the position and the hash."""
+class FrameRecord(NamedTuple):
+    """A frame about to be journaled: everything but the position and the hash.
+
+    A named tuple rather than a frozen dataclass: one is built per frame on the capture path,
+    and a tuple is four times cheaper to build (immutable all the same).
+    """
 
     session_id: int
     channel: Channel
@@ -48,9 +51,11 @@ class FrameRecord:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A journaled frame, as read back: its global ``position`` and chained ``hash`` included."""
+class Frame(NamedTuple):
+    """A journaled frame, as read back: its global ``position`` and chained ``hash`` included.
+
+    A named tuple for the same reason as :class:`FrameRecord`: readers build one per row.
+    """
 
     position: int
     session_id: int

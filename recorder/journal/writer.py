@@ -17,6 +17,11 @@ threads appending at once share one transaction and, in ``strict``, one fsync (g
   are pending (by the appending thread itself) or ``fast_flush_ms`` after the oldest pending row
   (by a small flusher thread). A crash may lose the rows of the last ``fast_flush_ms``.
 
+WAL checkpoints (copying committed pages from the ``-wal`` file into the database) are taken off
+the commit path: the writer's automatic checkpoint is disabled and a background thread with its
+own connection runs a PASSIVE checkpoint whenever the WAL passes ``CHECKPOINT_PAGES`` pages, so an
+append never pays for one (they were the p99 tail of the capture path).
+
 One process writes a journal at a time (an exclusive ``flock`` on ``<journal>-writer.lock``);
 any number of processes may read it. A failed commit — a full disk above all — stops the writer
 loudly: the failing ``append`` and every later one raise, and nothing committed before is touched.
@@ -24,6 +29,7 @@ loudly: the failing ``append`` and every later one raise, and nothing committed 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -43,6 +49,9 @@ INSERT_FRAME = (
     "INSERT INTO frames (position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq,"
     " mid, kind, is_replay, flags, payload, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+
+CHECKPOINT_PAGES = 4000
+"""WAL size (pages) that wakes the background checkpointer."""
 
 Row = tuple[int, int, str, str, int, int, str, int, str | None, str, int, int, bytes, bytes]
 
@@ -78,6 +87,9 @@ class Appender:
         self._flush_s = fast_flush_ms / 1000
         self._fast_batch = fast_batch
         conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'strict' else 'NORMAL'}")
+        self._checkpointer = _Checkpointer(path, durability)
+        conn.wal_autocheckpoint(0)
+        conn.set_wal_hook(self._checkpointer.on_commit)
         self._flusher: threading.Thread | None = None
         if durability == "fast":
             self._flusher = threading.Thread(
@@ -277,14 +289,17 @@ class Appender:
             self._cond.notify_all()
         if self._flusher is not None:
             self._flusher.join()
-        if self._failure is None:
-            with self._cond:
-                if not self._pending:
-                    return
-                while self._committing:
-                    self._cond.wait()
-                self._committing = True
-            self._drain()
+        try:
+            if self._failure is None:
+                with self._cond:
+                    if not self._pending:
+                        return
+                    while self._committing:
+                        self._cond.wait()
+                    self._committing = True
+                self._drain()
+        finally:
+            self._checkpointer.close()
 
     def _check_usable(self) -> None:
         self._check_failure()
@@ -317,3 +332,56 @@ class Appender:
                 self._drain()
             except JournalError:
                 return  # recorded in self._failure; the next append raises it
+
+
+class _Checkpointer:
+    """Runs WAL checkpoints in a background thread, on its own connection to the journal."""
+
+    def __init__(self, path: str, durability: Durability) -> None:
+        self._path = path
+        self._sync = "FULL" if durability == "strict" else "NORMAL"
+        self._wake = threading.Event()
+        self._pending = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0
+        """How many checkpoints the thread has run (for tests and status)."""
+
+    def on_commit(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
+        """The writer's WAL hook: wake the checkpointer when the WAL has grown large."""
+        if pages >= CHECKPOINT_PAGES:
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="recorder-journal-checkpointer", daemon=True
+                )
+                self._thread.start()
+            self._wake.set()
+        return apsw.SQLITE_OK
+
+    def _run(self) -> None:
+        conn = apsw.Connection(self._path)
+        try:
+            conn.set_busy_timeout(5000)
+            conn.execute(f"PRAGMA synchronous={self._sync}")
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._pending:
+                    self._pending = False
+                    # Busy or I/O trouble only delays a checkpoint (the next commit wakes us
+                    # again); it never loses data, and a failing disk fails the appends loudly.
+                    with contextlib.suppress(apsw.Error):
+                        conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                        self.checkpoints += 1
+                if self._stop:
+                    return
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Stop the thread (the last connection to close checkpoints the rest)."""
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()

@@ -269,3 +269,21 @@ def test_checkpoints_round_trip(journal: Journal) -> None:
     assert [c.position for c in journal.checkpoints("state")] == [20, 10]
     assert journal.delete_checkpoints("state") == 2
     assert journal.checkpoints() == []
+
+
+def test_wal_checkpoints_run_in_the_background(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recorder.journal import writer
+
+    monkeypatch.setattr(writer, "CHECKPOINT_PAGES", 20)
+    j = open_journal(journal_path)
+    sid = j.start_session(venue="lx1", capture_point="test")
+    records = sample_records(5000, session_id=sid)
+    for i in range(0, 5000, 100):
+        j.append(records[i : i + 100])
+    checkpointer = j._appender._checkpointer  # type: ignore[union-attr]
+    j.close()
+    assert checkpointer.checkpoints >= 1
+    with open_journal(journal_path, readonly=True) as reader:
+        assert verify(reader).ok and reader.head_position() == 5000
