@@ -76,6 +76,7 @@ def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> Non
             "duplicates": report.duplicates,
             "replayed": report.replayed,
             "open_gaps": report.open_gaps,
+            "clock_steps_back": report.clock_steps_back,
             "first_bad_position": report.first_bad_position,
             "breaks": [
                 {"position": b.position, "kind": b.kind, "message": b.message}
@@ -89,6 +90,12 @@ def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> Non
             f"({report.head_hash[:16]}), {report.replayed} replayed, "
             f"{report.duplicates} duplicates, {report.malformed} malformed"
         )
+        if report.clock_steps_back:
+            click.echo(
+                f"note: the wall clock stepped back {report.clock_steps_back} times; "
+                "time look-ups near those steps are approximate",
+                err=True,
+            )
         for b in report.breaks:
             click.echo(f"BREAK at position {b.position}: {b.message}", err=True)
         if report.ok:

@@ -6,6 +6,7 @@ long scan of a live journal never pins the WAL and always sees a consistent pref
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ class Reader:
 
     def count(self, flt: FrameFilter | None = None) -> int:
         """How many frames match ``flt``."""
-        where, params = (flt or FrameFilter()).where()
+        where, params = self._bounded(flt or FrameFilter()).where()
         row: Any = self._conn.execute(
             f"SELECT count(*) FROM frames WHERE {where}", params
         ).fetchone()
@@ -131,13 +132,25 @@ class Reader:
 
     def select(self, flt: FrameFilter, *, limit: int | None = None) -> Iterator[Frame]:
         """Frames matching ``flt`` in position order (the ``recorder frames`` query)."""
-        where, params = flt.where()
+        where, params = self._bounded(flt).where()
         sql = f"SELECT {FRAME_COLUMNS} FROM frames WHERE {where} ORDER BY position"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for row in self._conn.execute(sql, params):
             yield to_frame(row)
+
+    def _bounded(self, flt: FrameFilter) -> FrameFilter:
+        """``flt`` with its time window also expressed as a position range (a rowid range scan)."""
+        if flt.since_ns is None and flt.until_ns is None:
+            return flt
+        start, stop = flt.start or 1, flt.stop
+        if flt.since_ns is not None:
+            start = max(start, self.position_at(flt.since_ns - 1) + 1)
+        if flt.until_ns is not None:
+            last = self.position_at(flt.until_ns - 1) + 1
+            stop = last if stop is None else min(stop, last)
+        return dataclasses.replace(flt, start=start, stop=stop)
 
     def by_mid(self, mid: str) -> list[Frame]:
         """Every frame of one request's lifecycle (request, ACK, reports, replays), in order."""
@@ -175,24 +188,40 @@ class Reader:
         *,
         direction: Direction = Direction.IN,
     ) -> Iterator[Frame]:
-        """One stream in seq order (runs in order of first appearance; replays included)."""
-        runs = [run_id] if run_id is not None else self.runs(session_id, channel)
+        """One stream in seq order: runs in order of first appearance, replays included."""
         sql = (
             f"SELECT {FRAME_COLUMNS} FROM frames WHERE session_id = ? AND channel = ?"
-            " AND run_id = ? AND direction = ? ORDER BY seq, position"
+            " AND direction = ? ORDER BY seq, position"
         )
-        for run in runs:
-            for row in self._conn.execute(sql, (session_id, channel.value, run, direction.value)):
-                yield to_frame(row)
+        by_run: dict[str, list[Frame]] = {}
+        first: dict[str, int] = {}
+        for row in self._conn.execute(sql, (session_id, channel.value, direction.value)):
+            frame = to_frame(row)
+            if run_id is not None and frame.run_id != run_id:
+                continue
+            by_run.setdefault(frame.run_id, []).append(frame)
+            first[frame.run_id] = min(first.get(frame.run_id, frame.position), frame.position)
+        for run in sorted(by_run, key=first.__getitem__):
+            yield from by_run[run]
 
     def position_at(self, wall_ns: int) -> int:
-        """The last position journaled at or before ``wall_ns`` (0 if none)."""
-        row: Any = self._conn.execute(
-            "SELECT position FROM frames WHERE wall_ns <= ? ORDER BY wall_ns DESC, position DESC"
-            " LIMIT 1",
-            (wall_ns,),
-        ).fetchone()
-        return 0 if row is None else int(row[0])
+        """The last position journaled at or before ``wall_ns`` (0 if none).
+
+        A binary search over positions: frames are stamped as they are journaled, so the wall
+        clock rises with the position. Were the system clock stepped back while capturing
+        (``verify`` counts such steps), the answer is a position at the step.
+        """
+        low, high = 0, self.head_position()  # invariant: wall(low) <= t < wall(high + 1)
+        sql = "SELECT wall_ns FROM frames WHERE position = ?"
+        execute = self._conn.execute
+        while low < high:
+            middle = (low + high + 1) // 2
+            row: Any = execute(sql, (middle,)).fetchone()
+            if row is not None and row[0] <= wall_ns:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def follow(
         self,

@@ -13,9 +13,11 @@ Tables (ARCHITECTURE.md, "Data model"):
 * ``gaps``        the gap ledger: detected, requested, filled or unrecoverable, with times.
 * ``checkpoints`` projector snapshots: the state bytes and the position they cover.
 
-Indexes on ``frames`` are the look-ups users make and no more, since each costs append speed:
-a request's lifecycle (``mid``, partial: most market frames carry none), a stream in seq order
-(``session_id, channel, run_id, seq``) and time windows (``wall_ns``).
+Indexes on ``frames`` are the look-ups users make and no more, since each costs append speed and
+a page write per commit: a request's lifecycle (``mid``, partial: heartbeats and book tops carry
+none) and a stream in seq order (``session_id, channel, seq``; runs are told apart in memory).
+Time windows need no index: frames are stamped as they are journaled, so ``wall_ns`` rises with
+``position`` and a binary search over positions finds a moment (revision 0003).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The Alembic revision this recorder reads and writes."""
 
 metadata = MetaData()
@@ -75,8 +77,7 @@ frames = Table(
     Column("hash", LargeBinary, nullable=False),
 )
 Index("ix_frames_mid", frames.c.mid, sqlite_where=text("mid IS NOT NULL"))
-Index("ix_frames_stream", frames.c.session_id, frames.c.channel, frames.c.run_id, frames.c.seq)
-Index("ix_frames_wall", frames.c.wall_ns)
+Index("ix_frames_stream", frames.c.session_id, frames.c.channel, frames.c.seq)
 
 gaps = Table(
     "gaps",

@@ -14,8 +14,9 @@ Checks, in one pass in position order:
    by the position where the jump was journaled. Gaps still ``open`` or ``requested`` in the
    ledger are reported and fail verification too.
 
-Duplicated live seqs and malformed frames are counted and reported; they are facts about the
-exchange or the wire, not damage to the journal.
+Duplicated live seqs, malformed frames and steps back of the wall clock (``clock_steps_back``:
+time look-ups assume the clock rises with the position) are counted and reported; they are facts
+about the exchange, the wire or the host, not damage to the journal.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class VerifyReport:
     duplicates: int
     replayed: int
     breaks: tuple[Break, ...]
+    clock_steps_back: int
     open_gaps: int
 
     @property
@@ -81,13 +83,17 @@ def verify(journal: Journal) -> VerifyReport:
     chain_ok = True
     streams: dict[StreamKey, _Stream] = {}
     owner = _stream_owners(journal)
-    malformed = duplicates = replayed = frames = 0
+    malformed = duplicates = replayed = frames = steps_back = 0
+    last_wall = 0
     for row in journal.reader.hashed_rows():
         (
             position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind,
             is_replay, flags, payload, stored,
         ) = row  # fmt: skip
         frames += 1
+        if wall_ns < last_wall:
+            steps_back += 1
+        last_wall = wall_ns
         if position != expected_position and chain_ok:
             breaks.append(
                 Break(
@@ -174,6 +180,7 @@ def verify(journal: Journal) -> VerifyReport:
         duplicates=duplicates,
         replayed=replayed,
         breaks=tuple(breaks),
+        clock_steps_back=steps_back,
         open_gaps=open_gaps,
     )
 

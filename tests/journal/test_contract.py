@@ -287,3 +287,18 @@ def test_wal_checkpoints_run_in_the_background(
     assert checkpointer.checkpoints >= 1
     with open_journal(journal_path, readonly=True) as reader:
         assert verify(reader).ok and reader.head_position() == 5000
+
+
+def test_time_lookups_by_binary_search(journal: Journal) -> None:
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(3001, session_id=sid)
+    journal.append(records)
+    for i in (0, 1, 999, 1500, 3000):
+        t = records[i].wall_ns
+        assert journal.position_at(t) == i + 1
+        assert journal.position_at(t - 1) == i  # just before the frame
+    assert journal.position_at(records[-1].wall_ns + 10**12) == 3001
+    window = FrameFilter(since_ns=records[100].wall_ns, until_ns=records[200].wall_ns)
+    assert [f.position for f in journal.select(window)] == list(range(101, 201))
+    assert journal.reader.count(window) == 100
+    assert verify(journal).clock_steps_back == 0
