@@ -37,7 +37,7 @@ def raw_rows(records: list[FrameRecord]) -> list[tuple[object, ...]]:
     prev = GENESIS
     rows = []
     for position, r in enumerate(records, start=1):
-        mid = r.mid or None
+        mid = r.mid  # stored as the appender stores it ('' when the frame has none)
         prev = row_hash(
             prev, position, r.session_id, r.channel.value, r.direction.value, r.wall_ns,
             r.mono_ns, r.run_id, r.seq, mid, r.kind, int(r.is_replay), r.flags, r.payload,

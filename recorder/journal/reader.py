@@ -60,6 +60,8 @@ class FrameFilter:
         """The SQL WHERE clause (without the keyword) and its parameters."""
         terms: list[str] = []
         params: list[Any] = []
+        if self.mid is not None:
+            terms.append("mid <> ''")  # lets SQLite use the partial mid index
         for column, op, value in (
             ("mid", "=", self.mid),
             ("kind", "=", self.kind),

@@ -14,8 +14,9 @@ Tables (ARCHITECTURE.md, "Data model"):
 * ``checkpoints`` projector snapshots: the state bytes and the position they cover.
 
 Indexes on ``frames`` are the look-ups users make and no more, since each costs append speed and
-a page write per commit: a request's lifecycle (``mid``, partial: heartbeats and book tops carry
-none) and a stream in seq order (``session_id, channel, seq``; runs are told apart in memory).
+a page write per commit: a request's lifecycle (``mid``, partial on ``mid <> ''``: heartbeats
+and book tops carry none; look-ups must repeat that term for SQLite to use it) and a stream in
+seq order (``session_id, channel, seq``; runs are told apart in memory).
 Time windows need no index: frames are stamped as they are journaled, so ``wall_ns`` rises with
 ``position`` and a binary search over positions finds a moment (revision 0003).
 """
@@ -76,7 +77,7 @@ frames = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
 )
-Index("ix_frames_mid", frames.c.mid, sqlite_where=text("mid IS NOT NULL"))
+Index("ix_frames_mid", frames.c.mid, sqlite_where=text("mid <> ''"))
 Index("ix_frames_stream", frames.c.session_id, frames.c.channel, frames.c.seq)
 
 gaps = Table(

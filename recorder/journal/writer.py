@@ -53,7 +53,7 @@ INSERT_FRAME = (
 CHECKPOINT_PAGES = 4000
 """WAL size (pages) that wakes the background checkpointer."""
 
-Row = tuple[int, int, str, str, int, int, str, int, str | None, str, int, int, bytes, bytes]
+Row = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
 
 
 class Appender:
@@ -126,28 +126,21 @@ class Appender:
             position = first
             pack = _HEAD.pack
             for r in records:
-                channel = r.channel
-                direction = r.direction
-                run_id = r.run_id
-                mid = r.mid
-                kind = r.kind
-                payload = r.payload
+                # A FrameRecord's fields are the frames columns in order, position and hash aside.
+                (
+                    session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind,
+                    is_replay, flags, payload,
+                ) = r  # fmt: skip
                 run_b = run_id.encode()
                 mid_b = mid.encode()
                 kind_b = kind.encode()
-                is_replay = 1 if r.is_replay else 0
                 head = pack(
-                    position, r.session_id, _CHANNEL[channel], _DIRECTION[direction], r.wall_ns,
-                    r.mono_ns, r.seq, is_replay, r.flags, len(run_b), len(mid_b), len(kind_b),
+                    position, session_id, _CHANNEL[channel], _DIRECTION[direction], wall_ns,
+                    mono_ns, seq, is_replay, flags, len(run_b), len(mid_b), len(kind_b),
                     len(payload),
                 )  # fmt: skip
                 prev = _sha256(b"".join((prev, head, run_b, mid_b, kind_b, payload))).digest()
-                rows.append(
-                    (
-                        position, r.session_id, channel, direction, r.wall_ns, r.mono_ns, run_id,
-                        r.seq, mid or None, kind, is_replay, r.flags, payload, prev,
-                    )
-                )  # fmt: skip
+                rows.append((position, *r, prev))
                 position += 1
             self._next = position
             self._prev = prev
