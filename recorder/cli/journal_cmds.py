@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -104,6 +104,9 @@ def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> Non
         raise SystemExit(1)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_time(value: str | None, option: str) -> int | None:
     """An ISO time option as ns since the epoch (UTC when no zone is given)."""
     if value is None:
@@ -116,7 +119,7 @@ def parse_time(value: str | None, option: str) -> int | None:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000_000)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000  # exact, no float
 
 
 @main.command("frames")
