@@ -79,6 +79,56 @@ class SimConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureConfig:
+    """``[capture]``: the capture service, a recording proxy bots connect to (``recorder capture``).
+
+    Durability is ``[journal] durability``; the upstream endpoints and the exchange's public key
+    are ``[exchange]``'s unless ``upstream = "embedded"`` starts the ``[sim]`` simulator in-process.
+    """
+
+    order_bind: str = "tcp://127.0.0.1:7201"
+    """Bot-facing order channel (ROUTER, CURVE server)."""
+    market_bind: str = "tcp://127.0.0.1:7202"
+    """Bot-facing market channel (PUB, CURVE server)."""
+    status_bind: str = "tcp://127.0.0.1:7203"
+    """Plain REP socket answering ``recorder capture status`` (bind it to loopback)."""
+    upstream: Literal["embedded", "exchange"] = "embedded"
+    """``embedded``: start the bundled simulator in-process; ``exchange``: ``[exchange]``."""
+    server_key: Path = Path("var/keys/capture.key")
+    """The service's own key pair (generated on the first run); bots use its public key."""
+    participant_key: Path = Path("var/keys/participant.key")
+    """The participant's key pair (with ``_secret``) used towards the exchange."""
+    bot_keys_dir: Path = Path("var/keys/bots")
+    """Allow-list: every public certificate (``*.key``) here may connect, plus the participant."""
+    bot_keys: str = ""
+    """More allowed bot public keys: z85 text, comma-separated."""
+    capture_point: str = "capture"
+    """The name of this capture point in the journal's ``sessions`` table."""
+    replay_timeout_ms: int = 2000
+    """A gap-filling request without its final reply after this long is sent again (3 tries)."""
+    status_log_s: float = 10.0
+    """Seconds between two status lines in the log (0: never)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """``[client]``: the bot SDK (``recorder.client``) and its in-flight MID tracking."""
+
+    ack_timeout_ms: int = 1000
+    """S1: how long a request waits for its ACK before it is resent (same envelope, same mid)."""
+    backoff_cap_ms: int = 8000
+    """S1: resends back off by doubling the wait, up to this."""
+    heartbeat_factor: int = 3
+    """The exchange is unavailable after ``interval_ms`` x this without a message."""
+    default_heartbeat_ms: int = 1000
+    """The heartbeat interval assumed until the exchange announces one."""
+    reconnect: bool = True
+    """Reconnect the order channel (a new journal session) when it goes silent."""
+    resync_books: bool = True
+    """On a market-channel gap, fetch ``GetBookState`` for every contract seen."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. ``source`` is the file it was read from, if any."""
 
@@ -86,6 +136,8 @@ class Config:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
     source: Path | None = None
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
