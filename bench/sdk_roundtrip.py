@@ -1,0 +1,247 @@
+"""Order -> ACK round trip through the SDK, journal on (safe, strict, fast) and off, in one run.
+
+The simulator runs in a child process (its own GIL, as a real exchange would); this process runs
+four SDK contexts, one per mode, each with its own key pair and journal file. Rounds interleave
+the modes so that drift on a noisy machine hits them alike. Each sample is one IOC limit order
+that cannot trade: ``limit_order()`` -> the ACK dispatched (``item.wait_acked()``); the bench waits
+for the order's final report before the next one so that nothing is in flight. The figure that
+matters is the p50 *added* by the journal in each mode, against the unjournaled baseline
+(``journal=None``): target ``safe`` <= 60 us. Every order costs the journal two appends on the
+round trip (the request before the send, the ACK before the dispatch).
+
+    python bench/sdk_roundtrip.py             # 5 rounds x 2,000 orders per mode, updates the doc
+    python bench/sdk_roundtrip.py --quick     # 2 rounds x 300 orders per mode, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import machine, median, table, write_section
+
+from recorder.client import IOC, Commands, Context, KeyPair, MessageProcessor
+from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
+from recorder.venues.lx import lx1_pb2 as pb
+
+MODES = ("none", "safe", "strict", "fast")
+RAW = "raw"
+TARGET_US = 60.0
+
+
+class Quiet(MessageProcessor):
+    """Handlers that do nothing: the bench measures the SDK, not the bot."""
+
+    def handle_run_change(self, run_id: str, prev_run_id: str) -> None:
+        pass
+
+    def handle_action_report(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+    def handle_contract_detail(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+    def handle_status_message(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+    def handle_batch_message(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+    def handle_book_top(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+    def handle_book_state_snapshot(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+    def handle_heartbeat(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+        pass
+
+
+def serve(exchange_secret: str, participants: list[str]) -> None:
+    """Child process: run the simulator until stdin closes; print the endpoints first."""
+    from recorder.keys import KeyPair as Keys
+    from recorder.sim.server import SimServer
+
+    loopback = "tcp://127.0.0.1:*"
+    public, private = exchange_secret.split(" ")
+    server = SimServer(
+        SimConfig(order_bind=loopback, market_bind=loopback, control_bind=loopback, makers=0,
+                  takers=0, heartbeat_ms=1000),
+        keys=Keys(public.encode(), private.encode()),
+        participants=participants,
+        liquidity=False,
+    )  # fmt: skip
+    endpoints = server.start()
+    print(endpoints.order, endpoints.market, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+def percentile(sorted_ns: list[int], q: float) -> float:
+    """The q-quantile of sorted samples, in microseconds."""
+    return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1000
+
+
+def run(rounds: int, orders: int) -> dict[str, list[int]]:
+    """Every sample (ns) per mode."""
+    exchange = KeyPair.generate()
+    assert exchange.private is not None
+    keys = {mode: KeyPair.generate() for mode in (*MODES, RAW)}
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve",
+         f"{exchange.public.decode()} {exchange.private.decode()}",
+         *(k.public_text for k in keys.values())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdin is not None
+    order_ep, market_ep = child.stdout.readline().split()
+    samples: dict[str, list[int]] = {mode: [] for mode in (*MODES, RAW)}
+    with tempfile.TemporaryDirectory() as tmp:
+        contexts: dict[str, Context] = {}
+        try:
+            for mode in MODES:
+                durability = "safe" if mode == "none" else mode
+                config = Config(
+                    journal=JournalConfig(path=Path(tmp) / f"{mode}.journal",
+                                          durability=durability),  # type: ignore[arg-type]
+                    client=ClientConfig(ack_timeout_ms=5000, backoff_cap_ms=5000),
+                )  # fmt: skip
+                pair = keys[mode]
+                assert pair.private is not None
+                journal = None if mode == "none" else config.journal.path
+                context = Context(
+                    order_ep, pair.private, pair.public, exchange.public, Quiet,
+                    market_endpoint=market_ep, journal=journal, config=config,
+                )  # fmt: skip
+                context.start()
+                contexts[mode] = context
+                assert Commands(context).get_contracts().wait_done(10)  # connected, attached
+            for _ in range(rounds):
+                for mode in MODES:
+                    samples[mode] += _orders(Commands(contexts[mode]), orders)
+                samples[RAW] += _raw_orders(order_ep, keys[RAW], exchange.public, orders)
+        finally:
+            for context in contexts.values():
+                context.stop()
+                context.join(10)
+            child.stdin.close()
+            child.wait(10)
+    return samples
+
+
+def _raw_orders(order_ep: str, pair: KeyPair, server_key: bytes, count: int) -> list[int]:
+    """The same orders from a bare pyzmq DEALER in this thread: the wire and the simulator."""
+    import uuid
+
+    import zmq
+
+    from recorder.venues.lx.codec import make_envelope
+
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.curve_serverkey = server_key
+    sock.curve_publickey = pair.public
+    assert pair.private is not None
+    sock.curve_secretkey = pair.private
+    sock.connect(order_ep)
+    body = pb.LimitOrder(contract_id=1, size=1, price_in_cents=100, time_in_force=IOC)
+    out: list[int] = []
+    clock = time.perf_counter_ns
+    parse = pb.Envelope.FromString
+    try:
+        for i in range(count + count // 10):
+            mid = uuid.uuid4().hex
+            t0 = clock()
+            sock.send(make_envelope(body, mid=mid, seq=i + 1).SerializeToString())
+            while True:
+                reply = parse(sock.recv())
+                if reply.mid == mid and reply.WhichOneof("body") == "status":
+                    break
+            if i >= count // 10:
+                out.append(clock() - t0)
+            while not (reply.mid == mid and reply.WhichOneof("body") == "action_report"):
+                reply = parse(sock.recv())
+    finally:
+        ctx.destroy(linger=0)
+    return out
+
+
+def _orders(cmd: Commands, count: int) -> list[int]:
+    out: list[int] = []
+    clock = time.perf_counter_ns
+    for _ in range(count // 10):  # warm-up, not measured
+        item = cmd.limit_order(contract_id=1, size=1, price_in_cents=100, time_in_force=IOC)
+        item.wait_done(10)
+    for _ in range(count):
+        t0 = clock()
+        item = cmd.limit_order(contract_id=1, size=1, price_in_cents=100, time_in_force=IOC)
+        if not item.wait_acked(10):
+            raise RuntimeError("no ACK within 10 s")
+        out.append(clock() - t0)
+        item.wait_done(10)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds x 300 orders, no doc")
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], args.serve[1:])
+        return
+    rounds, orders = (2, 300) if args.quick else (5, 2000)
+    samples = run(rounds, orders)
+    base = sorted(samples["none"])
+    base_p50 = percentile(base, 0.5)
+    raw = sorted(samples[RAW])
+    rows: list[tuple[str, ...]] = [
+        ("bare pyzmq DEALER, no SDK (reference)", f"{percentile(raw, 0.5):.0f}",
+         f"{percentile(raw, 0.99):.0f}", "-", f"{percentile(raw, 0.5) / base_p50:.2f}")
+    ]  # fmt: skip
+    verdict = ""
+    for mode in MODES:
+        s = sorted(samples[mode])
+        p50, p99 = percentile(s, 0.5), percentile(s, 0.99)
+        added = p50 - base_p50
+        rows.append(
+            (mode if mode != "none" else "no journal (baseline)", f"{p50:.0f}", f"{p99:.0f}",
+             "-" if mode == "none" else f"{added:+.0f}", f"{p50 / base_p50:.2f}")
+        )  # fmt: skip
+        if mode == "safe":
+            ok = added <= TARGET_US
+            verdict = (
+                f"`safe` adds {added:.0f} us at p50 (target <= {TARGET_US:.0f} us: "
+                f"{'met' if ok else 'NOT met'}), ratio {p50 / base_p50:.2f}."
+            )
+    body = "\n".join(
+        [
+            "## SDK order -> ACK round trip (`bench/sdk_roundtrip.py`)",
+            "",
+            f"{machine()}; simulator in a child process over loopback with CURVE; "
+            f"{rounds} interleaved rounds x {orders} IOC orders per mode "
+            f"({len(base)} samples each); microseconds.",
+            "",
+            table(["journal", "p50", "p99", "added at p50", "p50 ratio"], rows),
+            "",
+            verdict,
+            "",
+            "Each round trip carries two journal appends (the request, committed before the send;"
+            " the ACK, committed before its dispatch). `strict` pays an fsync for each;"
+            " `fast` only queues them (committed within `fast_flush_ms`).",
+        ]
+    )
+    print(body)
+    print(f"\nmedian p50 per mode: { {m: median(samples[m]) / 1000 for m in MODES} }")
+    if not args.quick:
+        write_section("sdk_roundtrip", body)
+
+
+if __name__ == "__main__":
+    main()

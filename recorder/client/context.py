@@ -1,0 +1,615 @@
+"""``Context``: the SDK's I/O thread, with the capture tap inside (the LedgerX SDK's Context).
+
+One thread owns both sockets — a CURVE DEALER on the order channel and a CURVE SUB (subscribed
+to everything) on the market channel — and does everything that touches them: stamping and
+sending requests, resending them (S1), receiving, journaling, sequencing, dispatching to the
+:class:`~recorder.client.processor.MessageProcessor` and to item callbacks. Other threads only
+append to a queue and wake the thread through a pipe (:meth:`Context.submit`).
+
+The order of work for every frame is ARCHITECTURE.md rule 1:
+
+* out: stamp ``seq`` and clocks → serialize → **journal** (``append`` returns) → ``send``;
+  a resend journals and sends the very same bytes again;
+* in: ``recv`` what is waiting → decode (bad bytes are flagged) → **journal** the burst in one
+  append → for each frame: heartbeat watch → sequencer
+  (gaps → ``MessageReplay`` in chunks of ≤ 2,500 and the gap ledger; run change → release the
+  old run's orders, ``handle_run_change``) → MID store (S1/S2/S3, ``prev_msg``) → handler →
+  the item's callback.
+
+A handler or callback that raises is logged and reported to ``handle_handler_error(mid, exc)``;
+the thread goes on. A journal failure stops the context (nothing may be sent or dispatched that
+was not journaled first): :attr:`Context.error` holds it and commands raise
+:class:`~recorder.errors.ClientClosedError`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+import zmq
+
+from recorder.client import recovery
+from recorder.client.liveness import LivenessWatch
+from recorder.client.processor import MessageProcessor
+from recorder.client.reconcile import Reconciler, ReconcileReport
+from recorder.client.store import IDStoreItem, MessageIDStore
+from recorder.client.tap import Tap
+from recorder.config import ClientConfig, Config, load_config
+from recorder.core.frames import Channel, Direction, FrameFlag
+from recorder.core.mids import ReplyKind, Resend
+from recorder.core.orders import Order
+from recorder.core.recovery import Trigger
+from recorder.core.sequencing import Outcome, Recovery, StreamSequencer
+from recorder.errors import ClientClosedError, ClientError, RemoteProtocolError
+from recorder.journal import Journal, open_journal
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.codec import decode, make_envelope
+
+log = logging.getLogger("recorder.client")
+
+Envelope = pb.Envelope
+
+
+class _FromConfig:
+    def __repr__(self) -> str:
+        return "FROM_CONFIG"
+
+
+FROM_CONFIG: Final = _FromConfig()
+"""``journal=FROM_CONFIG`` (the default): open ``[journal] path`` with its durability."""
+
+_BURST = 256
+_ORDER_HANDLERS: Final = {
+    "status": "handle_status_message",
+    "action_report": "handle_action_report",
+    "contract_detail": "handle_contract_detail",
+    "batch_acks": "handle_batch_message",
+    "book_state_snapshot": "handle_book_state_snapshot",
+    "open_orders_snapshot": "handle_open_orders",
+    "heartbeat": "handle_heartbeat",
+    "replay_done": "handle_replay_done",
+    "book_top": "handle_book_top",
+}
+
+
+class Context:
+    """The client context: ``start()``, ``stop()``, ``join(timeout)`` like a thread.
+
+    ``endpoint`` is the order channel (``tcp://host:port``); the market channel is
+    ``market_endpoint`` or ``[exchange] market_endpoint``. Keys are z85 bytes (a
+    :class:`~recorder.keys.KeyPair`'s ``private``/``public``). ``processor_cls`` is a
+    :class:`MessageProcessor` subclass (instantiated without arguments) or an instance.
+    ``journal``: :data:`FROM_CONFIG` (``[journal]`` path and durability), a path (opened with the
+    configured durability and closed on stop), an open :class:`~recorder.journal.Journal` (left
+    open), or None — no journaling at all, for benchmark baselines only.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        client_private: bytes,
+        client_public: bytes,
+        server_public: bytes,
+        processor_cls: type[MessageProcessor] | MessageProcessor,
+        *,
+        market_endpoint: str | None = None,
+        journal: Journal | Path | str | _FromConfig | None = FROM_CONFIG,
+        config: Config | None = None,
+    ) -> None:
+        self.config = config = config or load_config()
+        self.client_config: ClientConfig = config.client
+        self.endpoint = endpoint
+        self.market_endpoint = market_endpoint or config.exchange.market_endpoint
+        for name, key in (
+            ("client_private", client_private),
+            ("client_public", client_public),
+            ("server_public", server_public),
+        ):
+            if len(key) != 40:
+                raise ClientError(f"{name} must be a 40-character z85 CURVE key, not {key!r:.60}")
+        self._keys = (client_private, client_public, server_public)
+        self.participant = client_public.decode("ascii")
+        processor = processor_cls() if isinstance(processor_cls, type) else processor_cls
+        processor.context = self
+        self.processor: MessageProcessor = processor
+        opened, owns = _open(journal, config)
+        self.tap = Tap(opened, self.participant, owns=owns)
+        cc = self.client_config
+        self.store = MessageIDStore(cc.ack_timeout_ms * 1_000_000, cc.backoff_cap_ms * 1_000_000)
+        self.error: BaseException | None = None
+        """The fatal error that stopped the context, if any."""
+        self.run_id = ""
+        """The exchange run this context is in ("" before the first message)."""
+        self.order_seq: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
+        self.market_seq: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
+        self.contracts: set[int] = set()
+        """Contract ids seen (details, reports, tops): the books resynced after a market gap."""
+        self.liveness = LivenessWatch(
+            cc.default_heartbeat_ms, cc.heartbeat_factor, time.monotonic_ns()
+        )
+        self.gaps = recovery.GapBook(self)
+        self.reconciler = Reconciler(self)
+        """The local state (a live projection of the journal) and its reconciliation."""
+        self._queue: collections.deque[tuple[str, object]] = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._wake_pending = False
+        self._running = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._zctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._out_seq = 0
+        self._market_joined = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, *, reconcile_timeout: float | None = 30.0) -> None:
+        """Connect both channels, start a journal session and the I/O thread.
+
+        On a journal with history (a restart, e.g. after a crash) the state is first rebuilt
+        from the journal (checkpoint + tail), then reconciled with the exchange; ``start()``
+        returns once that is done (``handle_reconciled`` ran), or after ``reconcile_timeout``
+        seconds (None: do not wait) — :attr:`reconciled` tells which.
+        """
+        if self._thread is not None:
+            raise ClientError("this context was already started; make a new one")
+        self.reconciler.restore()
+        self._zctx = zmq.Context()
+        try:
+            self._dealer = self._socket(zmq.DEALER, self.endpoint)
+            self._sub = self._socket(zmq.SUB, self.market_endpoint)
+        except zmq.ZMQError as exc:
+            self._zctx.destroy(linger=0)
+            raise ClientError(
+                f"cannot connect to {self.endpoint} / {self.market_endpoint}: {exc}"
+            ) from exc
+        self.tap.start_session(self.endpoint, self.market_endpoint)
+        now = time.monotonic_ns()
+        self.liveness.restart(Channel.ORDER, now)
+        self.liveness.restart(Channel.MARKET, now)
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="lx1-client", daemon=True)
+        self._thread.start()
+        history = self.reconciler.history
+        if (
+            history
+            and reconcile_timeout is not None
+            and not self.reconciled.wait(reconcile_timeout)
+        ):
+            log.warning("start: not reconciled after %.1f s; going on", reconcile_timeout)
+
+    @property
+    def reconciled(self) -> threading.Event:
+        """Set when the last reconciliation finished (cleared while one runs)."""
+        return self.reconciler.reconciled
+
+    @property
+    def last_reconcile(self) -> ReconcileReport | None:
+        """The report of the last finished reconciliation."""
+        return self.reconciler.last
+
+    def open_orders(self) -> tuple[Order, ...]:
+        """The open orders of the local state (the journal's projection; any thread)."""
+        return self.reconciler.open_orders()
+
+    def _socket(self, kind: int, endpoint: str) -> zmq.Socket[bytes]:
+        assert self._zctx is not None
+        private, public, server = self._keys
+        sock = self._zctx.socket(kind)
+        sock.linger = 0
+        sock.curve_serverkey = server
+        sock.curve_publickey = public
+        sock.curve_secretkey = private
+        sock.rcvhwm = 0
+        if kind == zmq.SUB:
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.connect(endpoint)
+        return sock
+
+    def stop(self) -> None:
+        """Ask the I/O thread to finish (it ends the journal session and closes the sockets)."""
+        self._stopping = True
+        self._wake()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the I/O thread to end (like ``Thread.join``)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        """True while the I/O thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Context:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.join()
+
+    # ------------------------------------------------------------------ any thread
+
+    def submit(self, item: IDStoreItem, children: Sequence[IDStoreItem] = ()) -> IDStoreItem:
+        """Queue a request for the I/O thread (``Commands`` calls this; not for direct use)."""
+        if not self._running or self._stopping:
+            raise ClientClosedError(
+                "the context is not running (start() it; it may have stopped: see .error)"
+            ) from self.error
+        self.store.add(item, children)
+        for one in (item, *children):
+            one._on_callback_set = self._callback_set
+        self._queue.append(("send", item))
+        self._wake()
+        return item
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the I/O thread (e.g. to touch state only that thread owns)."""
+        self._queue.append(("call", fn))
+        self._wake()
+
+    def _callback_set(self, item: IDStoreItem) -> None:
+        self._queue.append(("deliver", item))
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self._wake_pending:
+            self._wake_pending = True
+            with contextlib.suppress(OSError):  # closed after the thread ended
+                os.write(self._wake_w, b"\0")
+
+    # ------------------------------------------------------------------ the I/O thread
+
+    def _run(self) -> None:
+        self._poller = poller = zmq.Poller()
+        poller.register(self._dealer, zmq.POLLIN)
+        poller.register(self._sub, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        try:
+            if self.reconciler.history:
+                self.reconciler.begin(Trigger.STARTUP)
+            while not self._stopping:
+                events = poller.poll(self._timeout_ms())
+                for sock, _ in events:
+                    if sock is self._dealer:
+                        self._drain(self._dealer, Channel.ORDER)
+                    elif sock is self._sub:
+                        self._drain(self._sub, Channel.MARKET)
+                    else:
+                        self._drain_queue()
+                self._timers()
+            self._drain_queue()
+        except Exception as exc:
+            self.error = exc
+            log.exception("the client context stopped on a fatal error")
+            self._guard("", self.processor.handle_fatal_error, exc)
+        finally:
+            self._running = False
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            if self.error is None:
+                journal = self.tap.journal
+                if journal is not None and not journal.readonly:
+                    self.tap.flush()
+                    self.reconciler.checkpoint(journal)
+                self.tap.end_session("stopped")
+            else:
+                self.tap.end_session(f"fatal error: {self.error}")
+        except Exception:
+            log.exception("could not end the journal session")
+        finally:
+            if self._zctx is not None:
+                self._zctx.destroy(linger=0)
+            self.tap.close()
+            os.close(self._wake_w)
+            os.close(self._wake_r)
+
+    def _timeout_ms(self) -> int | None:
+        deadline = self.store.tracker.next_deadline()
+        watch = self.liveness.next_deadline()
+        if self.client_config.reconnect and not self.liveness.available(Channel.ORDER):
+            retry = self.liveness.deadline(Channel.ORDER)  # reconnect again if still silent
+            watch = retry if watch is None else min(watch, retry)
+        if watch is not None and (deadline is None or watch < deadline):
+            deadline = watch
+        if deadline is None:
+            return None
+        return max(0, (deadline - time.monotonic_ns() + 999_999) // 1_000_000)
+
+    def _drain_queue(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 4096)
+        self._wake_pending = False
+        queue = self._queue
+        while queue:
+            op, payload = queue.popleft()
+            if op == "send":
+                assert isinstance(payload, IDStoreItem)
+                self.send(payload)
+            elif op == "deliver":
+                assert isinstance(payload, IDStoreItem)
+                self._deliver(payload)
+            elif callable(payload):
+                self._guard("", payload)
+
+    def _timers(self) -> None:
+        now = time.monotonic_ns()
+        resends = self.store.tracker.poll(now)
+        if resends:
+            self.store.apply(resends)
+            for resend in resends:
+                self._resend(resend)
+        if self.client_config.reconnect and self.liveness.silent_again(Channel.ORDER, now):
+            self._reconnect_order()  # the last reconnection was cut too: try again
+        for channel, silent_ns in self.liveness.poll(now):
+            self._guard(
+                "", self.processor.handle_exchange_unavailable, channel, silent_ns // 1_000_000
+            )
+            if channel is Channel.ORDER and self.client_config.reconnect:
+                self._reconnect_order()
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, item: IDStoreItem) -> None:
+        """Stamp, journal and send a queued request (I/O thread only)."""
+        self._out_seq += 1
+        envelope = Envelope()
+        envelope.CopyFrom(item.msg)
+        envelope.seq = self._out_seq
+        envelope.timestamp = time.time_ns()
+        envelope.ticks = now = time.monotonic_ns()
+        data = envelope.SerializeToString()
+        item.wire = data
+        record = self.tap.frame(data, Channel.ORDER, Direction.OUT)  # rule 1: journal first
+        if record is not None:
+            self.reconciler.apply(self.tap.last_position, record)
+        self.store.mark_sent(item, envelope, now)
+        self._send_bytes(data)
+
+    def _resend(self, resend: Resend) -> None:
+        item = self.store.get(resend.mid)
+        if item is None or not item.wire:
+            return
+        log.info("no ACK for %s %s: resend %d", item.kind, item.mid, resend.attempt)
+        self.resend_item(item)
+
+    def resend_item(self, item: IDStoreItem) -> None:
+        """Journal and send an item's bytes again, same mid (I/O thread only)."""
+        record = self.tap.frame(item.wire, Channel.ORDER, Direction.OUT)
+        if record is not None:
+            self.reconciler.apply(self.tap.last_position, record)
+        self._send_bytes(item.wire)
+
+    def _send_bytes(self, data: bytes) -> None:
+        try:
+            self._dealer.send(data, zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("order channel full: the request waits for its S1 resend")
+
+    def request(self, body: pb.Envelope | object) -> IDStoreItem:
+        """Send an SDK-internal request now (I/O thread only): replays, resyncs, reconnects."""
+        item = IDStoreItem(make_envelope(body, mid=uuid.uuid4().hex))  # type: ignore[arg-type]
+        self.store.add(item)
+        self.send(item)
+        return item
+
+    def _reconnect_order(self) -> None:
+        log.warning("order channel silent: reconnecting to %s", self.endpoint)
+        self.tap.end_session("order channel silent: reconnecting")
+        self._poller.unregister(self._dealer)
+        self._dealer.close(linger=0)
+        self._dealer = self._socket(zmq.DEALER, self.endpoint)
+        self._poller.register(self._dealer, zmq.POLLIN)
+        self.tap.start_session(self.endpoint, self.market_endpoint)
+        self._out_seq = 0
+        self.liveness.restart(Channel.ORDER, time.monotonic_ns())
+        # The exchange knows a connection by its first message: the plan's GetOpenOrders (and
+        # resends, replays by mid, book resyncs); the first reply's seq reveals any gap.
+        self.gaps.reset()
+        self.reconciler.begin(Trigger.RECONNECT, missing=self._open_order_gaps())
+
+    # ------------------------------------------------------------------ receiving
+
+    def _drain(self, sock: zmq.Socket[bytes], channel: Channel) -> None:
+        """Receive what is waiting (a burst), journal it in one append, then handle each."""
+        burst: list[tuple[bytes, int, Envelope | None, RemoteProtocolError | None]] = []
+        for _ in range(_BURST):
+            try:
+                data = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            flags = 0
+            error: RemoteProtocolError | None = None
+            envelope: Envelope | None = None
+            if sock.rcvmore:
+                parts = [data]
+                while sock.rcvmore:
+                    parts.append(sock.recv())
+                data = b"".join(parts)
+                flags = FrameFlag.MULTIPART
+                error = RemoteProtocolError(f"a {len(data)}-byte message of several frames", data)
+            try:
+                envelope = decode(data)
+            except RemoteProtocolError as exc:
+                error = exc
+                flags |= FrameFlag.MALFORMED
+            burst.append((data, flags, envelope, error))
+        if not burst:
+            return
+        # Rule 1: the whole burst is journaled (committed in strict/safe) before any handler.
+        journaled = self.tap.frames([(data, flags) for data, flags, _, _ in burst], channel)
+        apply = self.reconciler.apply
+        for position, record in journaled:
+            apply(position, record)
+        for data, _, envelope, error in burst:
+            if error is not None or envelope is None:
+                assert error is not None
+                self._guard("", self.processor.handle_protocol_error, data, error)
+            else:
+                self._on_envelope(envelope, channel)
+
+    def _on_envelope(self, envelope: Envelope, channel: Channel) -> None:
+        now = time.monotonic_ns()
+        body = envelope.WhichOneof("body")
+        interval = envelope.heartbeat.interval_ms if body == "heartbeat" else 0
+        available = self.liveness.heard(channel, now, interval)
+        if available:
+            self._guard("", self.processor.handle_exchange_available, channel)
+        if not self.run_id:
+            self.run_id = envelope.run_id
+        if channel is Channel.ORDER:
+            reconciler = self.reconciler
+            reconciler.on_order_message()
+            if available:
+                reconciler.begin(Trigger.AVAILABLE)
+            seqr = self.order_seq
+            run, high = seqr.run_id, seqr.high
+            step = seqr.observe(envelope.seq, envelope.run_id, envelope.is_replay, None)
+            self._note_run(Channel.ORDER, run, high, envelope, step.outcome)
+            if step.effects:
+                self.gaps.effects(Channel.ORDER, step.effects)
+            if step.outcome is Outcome.DELIVERED:
+                self._dispatch_order(envelope, body or "", now)
+            if reconciler.active:
+                reconciler.check()
+        else:
+            if not self._market_joined:
+                self._market_joined = True
+                self.market_seq.run_id = envelope.run_id  # joined mid-run: no gap before us
+                self.market_seq.high = max(envelope.seq - 1, 0)
+                self.reconciler.on_market_joined()
+            seqr = self.market_seq
+            run, high = seqr.run_id, seqr.high
+            step = seqr.observe(envelope.seq, envelope.run_id, envelope.is_replay, None)
+            self._note_run(Channel.MARKET, run, high, envelope, step.outcome)
+            if step.effects:
+                self.gaps.effects(Channel.MARKET, step.effects)
+            if step.outcome is Outcome.DELIVERED:
+                self._dispatch_market(envelope, body or "")
+
+    def _open_order_gaps(self) -> list[tuple[int, int]]:
+        return [(g.from_seq, g.to_seq) for g in self.order_seq.open_gaps]
+
+    def _note_run(
+        self, channel: Channel, run: str, high: int, envelope: Envelope, outcome: Outcome
+    ) -> None:
+        """Keep each replaced run's last seq, so late frames of it show their holes."""
+        if outcome is Outcome.STALE:
+            self.gaps.stale(channel, envelope.run_id, envelope.seq)
+        elif run and envelope.run_id != run:
+            self.gaps.past_high[(channel, run)] = high
+
+    def _dispatch_order(self, envelope: Envelope, body: str, now: int) -> None:
+        processor = self.processor
+        reply = recovery.classify(envelope)
+        item = prev = None
+        if reply is not None:
+            item, prev, _ = self.store.on_reply(envelope, reply, now)
+        mid = envelope.mid
+        name = _ORDER_HANDLERS.get(body)
+        if name is None:
+            log.warning("unexpected %s on the order channel (mid %s)", body, mid)
+        else:
+            self._guard(mid, getattr(processor, name), envelope, prev)
+        if item is not None and item._callback is not None:
+            self._deliver(item)
+        self.store.signal()
+        if body == "open_orders_snapshot":
+            self.reconciler.on_snapshot(envelope)
+        elif body == "book_state_snapshot":
+            self.reconciler.resyncing.discard(envelope.book_state_snapshot.contract_id)
+        elif body == "contract_detail":
+            self.contracts.add(envelope.contract_detail.contract_id)
+            self.reconciler.on_contract(envelope.contract_detail.contract_id)
+        elif body == "action_report":
+            self.contracts.add(envelope.action_report.contract_id)
+        if reply is not None and self.gaps.replaying(mid):
+            if reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT):
+                self.gaps.replay_finished(mid, envelope)
+            elif reply.kind is ReplyKind.ACK and envelope.status.duplicate:
+                self.gaps.reissue(mid)
+
+    def _dispatch_market(self, envelope: Envelope, body: str) -> None:
+        processor = self.processor
+        mid = envelope.mid
+        if body == "action_report":
+            cid = envelope.action_report.contract_id
+            self.contracts.add(cid)
+            self.reconciler.watch_clock(cid)
+            self._guard(mid, processor.handle_public_report, envelope)
+        elif body == "book_top":
+            self.contracts.add(envelope.book_top.contract_id)
+            self._guard(mid, processor.handle_book_top, envelope, None)
+        elif body == "heartbeat":
+            self._guard(mid, processor.handle_heartbeat, envelope, None)
+        else:
+            log.warning("unexpected %s on the market channel", body)
+
+    def _deliver(self, item: IDStoreItem) -> None:
+        callback, pending = item._pending_calls()
+        if callback is None:
+            return
+        for msg, prev in pending:
+            self._guard(item.mid, callback, msg, prev)
+
+    def _guard(self, mid: str, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            name = getattr(fn, "__qualname__", repr(fn))
+            log.exception("%s raised while handling mid %r", name, mid)
+            if fn is self.processor.handle_handler_error:
+                return
+            try:
+                self.processor.handle_handler_error(mid, exc)
+            except Exception:
+                log.exception("handle_handler_error raised too")
+
+    def run_change(self, old: str, new: str) -> None:
+        """The exchange run changed (I/O thread): release the old run's mids, tell the bot."""
+        if new == self.run_id:
+            return  # already handled (the other channel saw it first)
+        previous = self.run_id or old
+        self.run_id = new
+        released = self.store.tracker.release_run(previous)
+        self.store.apply(released)
+        log.warning(
+            "run change %s -> %s: %d in-flight request(s) of the old run released",
+            previous[:8],
+            new[:8],
+            len(released),
+        )
+        self._guard("", self.processor.handle_run_change, new, previous)
+        self.store.signal()
+        self.reconciler.on_run_change(previous, new)
+
+
+def _open(
+    journal: Journal | Path | str | _FromConfig | None, config: Config
+) -> tuple[Journal | None, bool]:
+    if journal is None:
+        log.warning("journaling is disabled (journal=None): this client records nothing")
+        return None, False
+    if isinstance(journal, Journal):
+        return journal, False
+    jc = config.journal
+    path = jc.path if isinstance(journal, _FromConfig) else Path(journal)
+    opened = open_journal(
+        path,
+        durability=jc.durability,
+        fast_flush_ms=jc.fast_flush_ms,
+        fast_batch=jc.fast_batch,
+        busy_timeout_ms=jc.busy_timeout_ms,
+    )
+    return opened, True

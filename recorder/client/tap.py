@@ -1,0 +1,142 @@
+"""The embedded capture tap: the SDK's side of ARCHITECTURE.md rule 1.
+
+:class:`Tap` journals every frame the context sends (before ``socket.send``) and receives
+(before any handler sees it), one journal session per connection lifetime
+(``capture_point="sdk"``, the participant's z85 public key, both endpoints), and keeps the gap
+ledger. With ``journal=None`` (benchmarks' baseline) it journals nothing and costs nothing.
+
+In ``strict`` and ``safe`` mode :meth:`Tap.frame` returns after the row is committed; in
+``fast`` mode after it is queued (committed within ``fast_flush_ms``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from recorder.core.frames import Channel, Direction, FrameRecord
+from recorder.core.recovery import CORRECTION_KIND
+from recorder.journal import Journal
+from recorder.venues.lx.records import to_record
+
+VENUE = "lx1"
+CAPTURE_POINT = "sdk"
+
+
+class Tap:
+    """Journals one context's frames, sessions and gaps (no-op without a journal)."""
+
+    __slots__ = ("_owns", "journal", "last_position", "participant", "session_id")
+
+    def __init__(self, journal: Journal | None, participant: str, *, owns: bool) -> None:
+        self.journal = journal
+        self.participant = participant
+        self.session_id = 0
+        self.last_position = 0
+        """The position of the last frame journaled through this tap."""
+        self._owns = owns
+
+    @property
+    def enabled(self) -> bool:
+        """False when journaling is disabled (``journal=None``)."""
+        return self.journal is not None
+
+    def start_session(self, order_endpoint: str, market_endpoint: str) -> int:
+        """Start a journal session for a new connection; returns its id (0 without journal)."""
+        if self.journal is not None:
+            self.session_id = self.journal.start_session(
+                venue=VENUE,
+                capture_point=CAPTURE_POINT,
+                participant=self.participant,
+                order_endpoint=order_endpoint,
+                market_endpoint=market_endpoint,
+            )
+        return self.session_id
+
+    def end_session(self, reason: str) -> None:
+        """End the current session (its frames are committed first)."""
+        if self.journal is not None and self.session_id:
+            self.journal.flush()
+            self.journal.end_session(self.session_id, reason)
+            self.session_id = 0
+
+    def frame(
+        self, data: bytes, channel: Channel, direction: Direction, flags: int = 0
+    ) -> FrameRecord | None:
+        """Journal one frame exactly as it is on the wire; returns its record (None: no journal;
+        its position is then :attr:`last_position`).
+
+        Malformed bytes are journaled too, flagged; this never refuses a frame.
+        """
+        journal = self.journal
+        if journal is None:
+            return None
+        record = to_record(
+            data,
+            session_id=self.session_id,
+            channel=channel,
+            direction=direction,
+            wall_ns=time.time_ns(),
+            mono_ns=time.monotonic_ns(),
+            flags=flags,
+        )
+        self.last_position = journal.append_one(record)
+        return record
+
+    def frames(
+        self, batch: list[tuple[bytes, int]], channel: Channel
+    ) -> list[tuple[int, FrameRecord]]:
+        """Journal a burst of inbound frames ``(data, flags)`` in one append (one commit);
+        returns ``(position, record)`` per frame (empty without a journal)."""
+        journal = self.journal
+        if journal is None:
+            return []
+        wall, mono, session = time.time_ns(), time.monotonic_ns(), self.session_id
+        records = [
+            to_record(data, session_id=session, channel=channel, direction=Direction.IN,
+                      wall_ns=wall, mono_ns=mono, flags=flags)
+            for data, flags in batch
+        ]  # fmt: skip
+        positions = journal.append(records)
+        self.last_position = positions[-1]
+        return list(zip(positions, records, strict=True))
+
+    def correction(self, payload: bytes, run_id: str, mid: str) -> tuple[int, FrameRecord] | None:
+        """Journal one correction row (docs/protocol.md, "Recorder decisions"): a new inbound
+        order-channel row of kind ``Correction`` with seq 0; returns ``(position, record)``."""
+        journal = self.journal
+        if journal is None:
+            return None
+        record = FrameRecord(
+            self.session_id, Channel.ORDER, Direction.IN, time.time_ns(), time.monotonic_ns(),
+            run_id, 0, mid, CORRECTION_KIND, False, 0, payload,
+        )  # fmt: skip
+        self.last_position = journal.append_one(record)
+        return self.last_position, record
+
+    def open_gap(self, channel: Channel, run_id: str, from_seq: int, to_seq: int) -> int:
+        """Record a detected gap in the ledger; returns its id (0 without journal)."""
+        if self.journal is None:
+            return 0
+        return self.journal.open_gap(
+            session_id=self.session_id,
+            channel=channel,
+            run_id=run_id,
+            from_seq=from_seq,
+            to_seq=to_seq,
+            detected_position=self.last_position or None,
+        )
+
+    def update_gap(self, gap_id: int, state: str, reason: str = "") -> None:
+        """Move a ledger gap to ``requested``, ``filled`` or ``unrecoverable``."""
+        if self.journal is not None and gap_id:
+            self.journal.update_gap(gap_id, state, reason=reason)
+
+    def flush(self) -> None:
+        """Commit what is pending (``fast`` mode)."""
+        if self.journal is not None:
+            self.journal.flush()
+
+    def close(self) -> None:
+        """Close the journal if the tap opened it."""
+        if self.journal is not None and self._owns:
+            self.journal.close()

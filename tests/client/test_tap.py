@@ -1,0 +1,128 @@
+"""The embedded capture tap: every frame on the wire is in the journal, byte-identical and in
+order, journaled before it is sent or handled (ARCHITECTURE.md rule 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sdk_helpers import WAIT, Recording, read_journal
+
+from recorder.client import Commands, Context
+from recorder.core.frames import Channel, Direction
+from recorder.journal.verify import verify
+from recorder.sim.server import SimServer
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.codec import decode
+
+
+def _is_heartbeat(data: bytes) -> bool:
+    return decode(data).WhichOneof("body") == "heartbeat"
+
+
+def _traffic(context: Context) -> None:
+    cmd = Commands(context)
+    assert cmd.get_contracts().wait_done(WAIT)
+    order = cmd.limit_order(contract_id=1, size=2, price_in_cents=5000)
+    assert order.wait_acked(WAIT)
+    ask = cmd.limit_order(contract_id=1, size=1, price_in_cents=5000, is_ask=True)
+    assert ask.wait_done(WAIT)  # crosses: CROSS reports on both channels, a book top
+    assert cmd.cancel_order(contract_id=1, entry_id=order.mid).wait_done(WAIT)
+    assert order.wait_done(WAIT)
+    _, items = cmd.batch([pb.LimitOrder(contract_id=2, size=1, price_in_cents=100)] * 3)
+    assert all(i.wait_acked(WAIT) for i in items)
+    assert cmd.cancel_all().wait_done(WAIT)
+    assert cmd.get_book_state(1).wait_done(WAIT)
+    assert cmd.get_open_orders().wait_done(WAIT)
+
+
+@pytest.mark.parametrize("durability", ["safe", "strict", "fast"])
+def test_every_wire_frame_is_journaled_byte_identical_in_order(
+    server: SimServer,
+    make_context: Callable[..., Context],
+    client_keys: Any,
+    tmp_path: Path,
+    durability: str,
+) -> None:
+    processor = Recording()
+    context = make_context(processor, durability=durability)
+    processor.wait_for(lambda _: processor.named("heartbeat"))  # the SUB is live
+    _traffic(context)
+    context.stop()
+    context.join(WAIT)
+    assert not context.is_alive()
+
+    sim = server.frames(client_keys.public)
+    with read_journal(tmp_path / "sdk.journal") as journal:
+        frames = list(journal.frames())
+        report = verify(journal)
+        sessions = journal.sessions()
+    assert report.breaks == () and report.malformed == 0
+    assert [s.capture_point for s in sessions] == ["sdk"]
+    assert sessions[0].participant == client_keys.public.decode()
+    assert sessions[0].end_reason == "stopped"
+
+    def journaled(channel: Channel, direction: Direction) -> list[bytes]:
+        return [f.payload for f in frames if f.channel is channel and f.direction is direction]
+
+    def logged(channel: Channel, direction: Direction) -> list[bytes]:
+        return [f.data for f in sim if f.channel is channel and f.direction is direction]
+
+    # Requests: exactly what the exchange received, in order.
+    assert journaled(Channel.ORDER, Direction.OUT) == logged(Channel.ORDER, Direction.OUT)
+    # Order-channel replies: what the exchange sent, in order; only heartbeats sent while the
+    # context was stopping may be missing at the end.
+    got, sent = journaled(Channel.ORDER, Direction.IN), logged(Channel.ORDER, Direction.IN)
+    assert sent[: len(got)] == got
+    assert all(_is_heartbeat(d) for d in sent[len(got) :])
+    # Market channel: a contiguous run of what the exchange published, from when the SUB joined.
+    got, sent = journaled(Channel.MARKET, Direction.IN), logged(Channel.MARKET, Direction.IN)
+    assert got, "no market frame was journaled"
+    start = sent.index(got[0])
+    assert sent[start : start + len(got)] == got
+    assert all(_is_heartbeat(d) for d in sent[start + len(got) :])
+    assert any(decode(d).WhichOneof("body") == "action_report" for d in got)
+
+
+def test_frames_are_journaled_before_send_and_before_handlers(
+    make_context: Callable[..., Context],
+) -> None:
+    checks: list[str] = []
+
+    class Checking(Recording):
+        def handle_status_message(self, msg: pb.Envelope, prev_msg: pb.Envelope | None) -> None:
+            # The I/O thread committed this very frame (safe mode) before calling us.
+            assert self.context is not None and self.context.tap.journal is not None
+            rows = self.context.tap.journal.by_mid(msg.mid)
+            assert msg.SerializeToString() in [r.payload for r in rows if r.direction == "in"]
+            checks.append("in")
+            super().handle_status_message(msg, prev_msg)
+
+    processor = Checking()
+    context = make_context(processor)
+    journal = context.tap.journal
+    assert journal is not None
+    send = context._send_bytes
+
+    def send_checked(data: bytes) -> None:
+        last = list(journal.frames(context.tap.last_position))
+        assert last and last[0].payload == data and last[0].direction is Direction.OUT
+        checks.append("out")
+        send(data)
+
+    context._send_bytes = send_checked  # type: ignore[method-assign]
+    item = Commands(context).get_contracts(1)
+    assert item.wait_done(WAIT)
+    assert checks.count("out") >= 1 and checks.count("in") >= 2  # ACK and DONE
+    assert processor.named("handler_error") == []
+
+
+def test_without_journal_nothing_is_recorded(
+    make_context: Callable[..., Context], tmp_path: Path
+) -> None:
+    context = make_context(journal=None)
+    assert context.tap.journal is None
+    assert Commands(context).get_contracts().wait_done(WAIT)
+    assert not (tmp_path / "sdk.journal").exists()
