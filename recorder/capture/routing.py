@@ -1,0 +1,155 @@
+"""Where an exchange message goes: which bot connections of the participant get it. Pure.
+
+Several bot connections of one participant share one capture service, and the exchange sees a
+single connection, so the service must route what comes back. :class:`Routes` learns from every
+request a bot sends (:meth:`Routes.request`) and from the service's own requests
+(:meth:`Routes.own`) and answers, for every inbound order-channel frame, the routing ids to
+forward it to (:meth:`Routes.targets`; an empty tuple means *not forwarded*).
+
+Theory of operation (docs/protocol.md, Decisions, "Capture service")
+--------------------------------------------------------------------
+
+* A frame with a mid goes to the connection that sent the request with that mid (a ``Batch``'s
+  inner mids are learned too). The service's own mids route nowhere: their replies are journaled
+  only. A mid nobody here sent (an order from before this session) goes to every bot.
+* An ``ActionReport`` under the mid of a ``CancelOrder``, ``CancelReplace``, ``CancelAll`` or
+  ``Batch`` also goes to the connection that owns the report's ``entry_id``, when that is
+  another bot: bot B learns that bot A cancelled B's order.
+* Replayed frames (``is_replay``) answer the ``MessageReplay`` whose ACK came last: they go to
+  the bot that asked, or, for the service's own replay, by their mid as above.
+* A frame without a mid is broadcast to every known bot (heartbeats, and so run changes), except
+  an empty-mid ``Status`` (the exchange's ``REJECT_MALFORMED``), which goes to the oldest bot
+  whose frame had no valid mid (garbage, multi-part, a bad mid), or to every bot if none.
+
+A bot is *known* from its first message on: a ROUTER cannot address a connection before that.
+Mids are remembered up to :data:`MAX_MIDS` (oldest forgotten first; a forgotten mid routes like
+an unknown one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from recorder.core.frames import FrameRecord
+from recorder.venues.lx import lx1_pb2 as pb
+
+SERVICE = b""
+"""The owner of the service's own requests (never a real ZeroMQ routing id)."""
+
+MAX_MIDS = 1_000_000
+"""The most request mids remembered for routing."""
+
+_MID = re.compile(r"[0-9a-f]{32}").fullmatch
+_CROSS_KINDS = frozenset({"CancelOrder", "CancelReplace", "CancelAll", "Batch"})
+_parse = pb.Envelope.FromString
+_NOWHERE: tuple[bytes, ...] = ()
+
+
+class Routes:
+    """The routing table of one capture service (see the module docstring)."""
+
+    __slots__ = ("_bad", "_cross", "_owners", "_peers", "_replay_mids", "max_mids", "replay_owner")
+
+    def __init__(self, max_mids: int = MAX_MIDS) -> None:
+        self.max_mids = max_mids
+        self._owners: dict[str, bytes] = {}
+        self._peers: dict[bytes, None] = {}
+        self._replay_mids: dict[str, bytes] = {}
+        self._cross: set[str] = set()
+        self._bad: deque[bytes] = deque(maxlen=1024)
+        self.replay_owner: bytes | None = None
+        """Who asked the replay being answered now (None between replays)."""
+
+    # ------------------------------------------------------------------ learning
+
+    @property
+    def peers(self) -> tuple[bytes, ...]:
+        """The bot connections known so far, oldest first."""
+        return tuple(self._peers)
+
+    def request(self, rid: bytes, record: FrameRecord) -> None:
+        """Learn from a frame bot connection ``rid`` sends to the exchange."""
+        if rid not in self._peers:
+            self._peers[rid] = None
+        mid = record.mid
+        if record.flags or not _MID(mid):
+            self._bad.append(rid)
+            return
+        self._remember(mid, rid)
+        kind = record.kind
+        if kind in _CROSS_KINDS:
+            self._cross.add(mid)
+            if kind == "Batch":
+                for inner in _parse(record.payload).batch.messages:
+                    if inner.mid:
+                        self._remember(inner.mid, rid)
+                        self._cross.add(inner.mid)
+        elif kind == "MessageReplay":
+            self._replay_mids[mid] = rid
+
+    def own(self, mid: str, kind: str) -> None:
+        """Learn a request the service itself sends (its replies are not forwarded)."""
+        self._remember(mid, SERVICE)
+        if kind == "MessageReplay":
+            self._replay_mids[mid] = SERVICE
+
+    def forget(self, rid: bytes) -> None:
+        """A bot connection is gone: stop addressing it (its mids then route to every bot)."""
+        self._peers.pop(rid, None)
+        if self.replay_owner == rid:
+            self.replay_owner = None
+
+    def _remember(self, mid: str, rid: bytes) -> None:
+        owners = self._owners
+        owners[mid] = rid
+        if len(owners) > self.max_mids:
+            oldest = next(iter(owners))
+            del owners[oldest]
+            self._cross.discard(oldest)
+
+    # ------------------------------------------------------------------ routing
+
+    def targets(self, record: FrameRecord) -> tuple[bytes, ...]:
+        """Where an inbound order-channel frame goes, decided in arrival order."""
+        mid = record.mid
+        if record.is_replay:
+            owner = self.replay_owner
+            if owner is not None and owner != SERVICE:
+                return (owner,)
+        elif mid in self._replay_mids:
+            self._replay_progress(record)
+        if not mid:
+            if record.kind == "Status" and not record.is_replay and self._bad:
+                return self._live(self._bad.popleft())
+            return tuple(self._peers)
+        owner = self._owners.get(mid)
+        if owner is None:
+            return tuple(self._peers)
+        if owner == SERVICE:
+            return _NOWHERE
+        if owner not in self._peers:
+            return tuple(self._peers)
+        if mid in self._cross and record.kind == "ActionReport":
+            entry = _parse(record.payload).action_report.entry_id
+            other = self._owners.get(entry)
+            if other is not None and other != owner and other in self._peers:
+                return (owner, other)
+        return (owner,)
+
+    def _live(self, rid: bytes) -> tuple[bytes, ...]:
+        return (rid,) if rid in self._peers else tuple(self._peers)
+
+    def _replay_progress(self, record: FrameRecord) -> None:
+        """Track which replay is being answered: its ACK opens it, its ReplayDone closes it."""
+        mid = record.mid
+        if record.kind == "ReplayDone":
+            owner = self._replay_mids.pop(mid)
+            if self.replay_owner == owner:
+                self.replay_owner = None
+        elif record.kind == "Status":
+            status = _parse(record.payload).status
+            if status.code == pb.ACK and not status.duplicate:
+                self.replay_owner = self._replay_mids[mid]
+            else:  # rejected, or a duplicate: no replayed frames and no ReplayDone follow
+                self._replay_mids.pop(mid)

@@ -1,0 +1,608 @@
+"""The capture service: a recording LX/1 proxy between a participant's bots and the exchange.
+
+Bots connect to a ROUTER (order channel) and a SUB-facing PUB (market channel), both CurveZMQ
+servers with the service's own key and a ZAP allow-list of bot public keys (an unknown key never
+gets a byte). Upstream, the service is the participant: a DEALER and a SUB with the participant's
+key pair. One thread (the *loop*) owns every socket and the journal's appender.
+
+The hot path, per readable socket: drain what is readable (up to :data:`BURST` messages), build
+one :class:`~recorder.core.frames.FrameRecord` per message (the LX/1 header parse only), append
+the batch to the journal — in ``strict`` and ``safe`` the append returns after the commit — and
+only then forward every message of the batch (ARCHITECTURE.md rule 1). A multi-part message is
+journaled as one frame flagged ``MULTIPART`` and forwarded as the same parts.
+
+What goes to which bot is :mod:`recorder.capture.routing`'s decision; sequencing and the
+service's own gap filling (``MessageReplay``, ``GetBookState``, the gap ledger) are
+:mod:`recorder.capture.recovery`'s. Both are pure; this module only moves bytes and carries out
+their actions. docs/protocol.md ("Decisions", "Capture service") states the behaviour bots see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import zmq
+import zmq.auth.thread
+from zmq.utils.monitor import recv_monitor_message
+
+from recorder.capture.logs import event
+from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes, SendRequest
+from recorder.capture.routing import SERVICE, Routes
+from recorder.capture.sockets import AllowList, CaptureEndpoints, Peers, Upstream
+from recorder.capture.status import CaptureStatus, answer
+from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
+from recorder.errors import CaptureError
+from recorder.journal import Journal
+from recorder.keys import KeyPair
+from recorder.venues.lx.codec import encode, make_envelope
+from recorder.venues.lx.records import to_record
+
+log = logging.getLogger("recorder.capture")
+
+BURST = 256
+"""The most messages read from one socket before they are journaled and forwarded."""
+
+ZAP_DOMAIN = "lx1-capture"
+"""The ZAP domain of the bot-facing sockets."""
+
+_TICK_NS = 100_000_000
+_ORDER, _MARKET = Channel.ORDER, Channel.MARKET
+_IN, _OUT = Direction.IN, Direction.OUT
+_MULTIPART = int(FrameFlag.MULTIPART)
+_RCVMORE = zmq.RCVMORE
+_NOBLOCK = zmq.NOBLOCK
+_SNDMORE_NB = zmq.SNDMORE | zmq.NOBLOCK
+
+
+class CaptureService:
+    """The capture service (see the module docstring).
+
+    ``journal`` is open for writing and stays the caller's (closed by the caller after
+    :meth:`stop`). ``keys`` is the service's own pair (bots use its public key as their server
+    key), ``participant`` the pair the exchange knows; ``bot_keys`` the public keys allowed to
+    connect. Run it with :meth:`start` + :meth:`run` (foreground) or :meth:`start_background`.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        keys: KeyPair,
+        participant: KeyPair,
+        upstream: Upstream,
+        bot_keys: Iterable[bytes | str],
+        order_bind: str = "tcp://127.0.0.1:*",
+        market_bind: str = "tcp://127.0.0.1:*",
+        status_bind: str = "tcp://127.0.0.1:*",
+        capture_point: str = "capture",
+        replay_timeout_ms: int = 2000,
+        status_log_s: float = 10.0,
+    ) -> None:
+        if keys.private is None or participant.private is None:
+            raise CaptureError("the capture service needs its own and the participant's secret key")
+        self.journal = journal
+        self.keys = keys
+        self.participant = participant
+        self.upstream = upstream
+        self.bot_keys = frozenset(k.encode("ascii") if isinstance(k, str) else k for k in bot_keys)
+        self._binds = (order_bind, market_bind, status_bind)
+        self.capture_point = capture_point
+        self._status_log_ns = int(status_log_s * 1e9)
+        self.routes = Routes()
+        self.gaps = GapFiller(lambda: uuid.uuid4().hex, timeout_ns=replay_timeout_ms * 1_000_000)
+        self.session_id = 0
+        self.endpoints: CaptureEndpoints | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._auth: zmq.auth.thread.ThreadAuthenticator | None = None
+        self._stop_reason: str | None = None
+        self._wake_lock = threading.RLock()
+        self._rids: set[bytes] = set()
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._gap_ids: dict[int, int] = {}
+        self._own_seq = 0
+        self._bots = Peers(log_as="bot")
+        self._subscribers = Peers()
+        self._started_ns = 0
+        self.to_exchange = 0
+        self.from_exchange = 0
+        self.market = 0
+        self.not_delivered = 0
+        self._rate = 0.0
+        self._gaps_detected = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> CaptureEndpoints:
+        """Bind the bot-facing sockets, connect upstream and open the journal session."""
+        if self._ctx is not None:
+            raise CaptureError("the capture service is already started")
+        ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._ctx = ctx
+        self._auth = zmq.auth.thread.ThreadAuthenticator(ctx, log=log)
+        self._auth.start()
+        self._auth.configure_curve_callback(
+            ZAP_DOMAIN, credentials_provider=AllowList(self.bot_keys)
+        )
+        order_bind, market_bind, status_bind = self._binds
+        try:
+            self._router = self._server_socket(zmq.ROUTER, order_bind)
+            self._router.router_mandatory = 1
+            self._pub = self._server_socket(zmq.PUB, market_bind)
+            self._status = ctx.socket(zmq.REP)
+            self._status.linger = 0
+            self._status.bind(status_bind)
+        except zmq.ZMQError as exc:
+            self._close()
+            raise CaptureError(
+                f"cannot bind the capture service's sockets ({exc}); is another capture service "
+                f"running on {order_bind}, {market_bind} or {status_bind}?"
+            ) from exc
+        self._dealer = self._client_socket(zmq.DEALER)
+        self._dealer.connect(self.upstream.order_endpoint)
+        self._sub = self._client_socket(zmq.SUB)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(self.upstream.market_endpoint)
+        self._router_mon = self._router.get_monitor_socket(Peers.EVENTS)
+        self._pub_mon = self._pub.get_monitor_socket(Peers.EVENTS)
+        wake = f"inproc://capture-wake-{id(self)}"
+        self._wake_pull = ctx.socket(zmq.PULL)
+        self._wake_pull.bind(wake)
+        self._wake_push = ctx.socket(zmq.PUSH)
+        self._wake_push.linger = 0
+        self._wake_push.connect(wake)
+        self.endpoints = CaptureEndpoints(
+            self._router.getsockopt_string(zmq.LAST_ENDPOINT),
+            self._pub.getsockopt_string(zmq.LAST_ENDPOINT),
+            self._status.getsockopt_string(zmq.LAST_ENDPOINT),
+        )
+        self.session_id = self.journal.start_session(
+            venue="lx1",
+            capture_point=self.capture_point,
+            participant=self.participant.public_text,
+            order_endpoint=self.upstream.order_endpoint,
+            market_endpoint=self.upstream.market_endpoint,
+        )
+        self._started_ns = time.monotonic_ns()
+        event(
+            log, logging.INFO, "capture started", session=self.session_id,
+            orders=self.endpoints.order, market=self.endpoints.market,
+            status=self.endpoints.status, upstream=self.upstream.order_endpoint,
+            server_key=self.keys.public_text, participant=self.participant.public_text,
+            bots_allowed=len(self.bot_keys),
+        )  # fmt: skip
+        self._carry_out(self.gaps.start(time.monotonic_ns()))
+        return self.endpoints
+
+    def _server_socket(self, kind: int, endpoint: str) -> zmq.Socket[bytes]:
+        assert self._ctx is not None and self.keys.private is not None
+        sock = self._ctx.socket(kind)
+        sock.linger = 0
+        sock.curve_server = True
+        sock.curve_publickey = self.keys.public
+        sock.curve_secretkey = self.keys.private
+        sock.zap_domain = ZAP_DOMAIN.encode("ascii")
+        sock.sndhwm = 100_000
+        sock.bind(endpoint)
+        return sock
+
+    def _client_socket(self, kind: int) -> zmq.Socket[bytes]:
+        assert self._ctx is not None and self.participant.private is not None
+        sock = self._ctx.socket(kind)
+        sock.linger = 0
+        sock.curve_serverkey = self.upstream.server_key
+        sock.curve_publickey = self.participant.public
+        sock.curve_secretkey = self.participant.private
+        sock.sndhwm = 0
+        sock.rcvhwm = 0
+        return sock
+
+    def start_background(self) -> CaptureEndpoints:
+        """:meth:`start`, then :meth:`run` in a thread; :meth:`stop` ends it."""
+        endpoints = self.start()
+        self._thread = threading.Thread(target=self.run, name="lx1-capture", daemon=True)
+        self._thread.start()
+        return endpoints
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        """Ask the loop to finish (thread- and signal-handler-safe); the first reason wins."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        with self._wake_lock:
+            if self._ctx is not None and not self._done.is_set():
+                with contextlib.suppress(zmq.ZMQError):
+                    self._wake_push.send(b"", _NOBLOCK)
+
+    def stop(self, reason: str = "stopped", timeout: float = 10.0) -> None:
+        """Stop the loop started by :meth:`start_background` and wait for the clean end."""
+        self.request_stop(reason)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise CaptureError(f"the capture loop did not stop within {timeout} s")
+            self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the session has ended (True) or ``timeout`` passed (False)."""
+        return self._done.wait(timeout)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> str:
+        """Serve until :meth:`request_stop`; end the session; return the end reason."""
+        if self._ctx is None:
+            self.start()
+        poller = zmq.Poller()
+        for sock in (
+            self._dealer, self._sub, self._router, self._wake_pull, self._status,
+            self._router_mon, self._pub_mon,
+        ):  # fmt: skip
+            poller.register(sock, zmq.POLLIN)
+        reason = "stopped"
+        next_tick = time.monotonic_ns() + _TICK_NS
+        next_rate = time.monotonic_ns() + 1_000_000_000
+        next_log = time.monotonic_ns() + (self._status_log_ns or 1 << 62)
+        rate_mark = 0
+        poll = poller.poll
+        hot = 0
+        try:
+            while self._stop_reason is None:
+                now = time.monotonic_ns()
+                events = dict(poll(max(0, (next_tick - now) // 1_000_000)))
+                hot = self._traffic(events)
+                if len(events) > hot:
+                    self._housekeeping(events)
+                now = time.monotonic_ns()
+                if now >= next_tick:
+                    next_tick = now + _TICK_NS
+                    if self.gaps.pending:
+                        self._carry_out(self.gaps.tick(now))
+                    if now >= next_rate:
+                        frames = self.frames
+                        self._rate = (frames - rate_mark) * 1e9 / (now - next_rate + 1e9)
+                        rate_mark, next_rate = frames, now + 1_000_000_000
+                    if now >= next_log:
+                        next_log = now + self._status_log_ns
+                        event(log, logging.INFO, "status", **self.status().as_dict())
+            reason = self._stop_reason or reason
+        except BaseException as exc:
+            reason = f"error: {exc!r}"
+            log.exception("capture loop failed")
+            raise
+        finally:
+            self._finish(reason)
+        return reason
+
+    @property
+    def frames(self) -> int:
+        """Frames journaled in this session."""
+        return self.to_exchange + self.from_exchange + self.market
+
+    def _traffic(self, events: dict[zmq.Socket[bytes], int]) -> int:
+        """Drain the readable traffic sockets, journal it all in one append (one commit), then
+        forward it; return how many of ``events`` were traffic sockets."""
+        records: list[FrameRecord] = []
+        parts: dict[int, list[bytes]] = {}
+        hot = 0
+        rids: list[bytes] = []
+        if self._router in events:
+            hot += 1
+            rids = self._read_bots(records, parts)
+        n_bots = len(records)
+        if self._dealer in events:
+            hot += 1
+            self._read(self._dealer, _ORDER, records, parts)
+        n_orders = len(records)
+        if self._sub in events:
+            hot += 1
+            self._read(self._sub, _MARKET, records, parts)
+        if not records:
+            return hot
+        positions = self.journal.append(records)  # rule 1: committed before anything is sent
+        if n_bots:
+            self.to_exchange += n_bots
+            self._forward_up(records, rids, parts)
+        if n_orders > n_bots:
+            self.from_exchange += n_orders - n_bots
+            self._forward_orders(records, positions, parts, n_bots, n_orders)
+        if len(records) > n_orders:
+            self.market += len(records) - n_orders
+            self._forward_market(records, positions, parts, n_orders)
+        return hot
+
+    def _read_bots(self, records: list[FrameRecord], parts: dict[int, list[bytes]]) -> list[bytes]:
+        router = self._router
+        recv = router.recv
+        more = router.getsockopt
+        sid = self.session_id
+        known = self._rids
+        rids: list[bytes] = []
+        base = len(records)
+        for i in range(base, base + BURST):
+            try:
+                rid = recv(_NOBLOCK)
+            except zmq.Again:
+                break
+            if rid in known:
+                data = recv()
+            else:
+                frame = router.recv(copy=False)
+                data = frame.bytes
+                event(log, logging.INFO, "bot seen", key=frame.get("User-Id"), rid=rid.hex())
+                known.add(rid)
+            flags = 0
+            if more(_RCVMORE):
+                several = [data]
+                while more(_RCVMORE):
+                    several.append(recv())
+                parts[i] = several
+                data = b"".join(several)
+                flags = _MULTIPART
+            records.append(
+                to_record(
+                    data,
+                    session_id=sid,
+                    channel=_ORDER,
+                    direction=_OUT,
+                    wall_ns=time.time_ns(),
+                    mono_ns=time.monotonic_ns(),
+                    flags=flags,
+                )
+            )
+            rids.append(rid)
+        return rids
+
+    def _read(
+        self,
+        sock: zmq.Socket[bytes],
+        channel: Channel,
+        records: list[FrameRecord],
+        parts: dict[int, list[bytes]],
+    ) -> None:
+        recv = sock.recv
+        more = sock.getsockopt
+        sid = self.session_id
+        base = len(records)
+        for i in range(base, base + BURST):
+            try:
+                data = recv(_NOBLOCK)
+            except zmq.Again:
+                break
+            flags = 0
+            if more(_RCVMORE):
+                several = [data]
+                while more(_RCVMORE):
+                    several.append(recv())
+                parts[i] = several
+                data = b"".join(several)
+                flags = _MULTIPART
+            records.append(
+                to_record(
+                    data,
+                    session_id=sid,
+                    channel=channel,
+                    direction=_IN,
+                    wall_ns=time.time_ns(),
+                    mono_ns=time.monotonic_ns(),
+                    flags=flags,
+                )
+            )
+
+    def _forward_up(
+        self, records: list[FrameRecord], rids: list[bytes], parts: dict[int, list[bytes]]
+    ) -> None:
+        learn = self.routes.request
+        send = self._dealer.send
+        for i, rid in enumerate(rids):
+            record = records[i]
+            learn(rid, record)
+            several = parts.get(i) if parts else None
+            if several is None:
+                send(record.payload)
+            else:
+                self._dealer.send_multipart(several)
+
+    def _forward_orders(
+        self,
+        records: list[FrameRecord],
+        positions: list[int],
+        parts: dict[int, list[bytes]],
+        start: int,
+        stop: int,
+    ) -> None:
+        routes, gaps = self.routes, self.gaps
+        order_seq = gaps.order
+        to_bots = self._to_bots
+        for i in range(start, stop):
+            record = records[i]
+            if record.flags:  # garbage or multi-part: every bot gets it as it came
+                to_bots(record, routes.peers, parts.get(i))
+                continue
+            if record.is_replay:
+                owner = routes.replay_owner
+                targets = routes.targets(record)
+                if owner is not None and owner != SERVICE:  # a bot's own MessageReplay
+                    to_bots(record, targets)
+                    targets = ()
+                elif gaps.is_backfill(record):
+                    targets = ()
+            else:
+                targets = routes.targets(record)
+                if order_seq.is_fast(record.seq, record.run_id):
+                    order_seq.advance()
+                    if gaps.concerns(record):
+                        self._carry_out(gaps.on_in_order(record, time.monotonic_ns()))
+                    if targets:
+                        to_bots(record, targets)
+                    continue
+            item: Item = (record, targets)
+            self._carry_out(gaps.on_order(item, positions[i], time.monotonic_ns()))
+
+    def _forward_market(
+        self,
+        records: list[FrameRecord],
+        positions: list[int],
+        parts: dict[int, list[bytes]],
+        start: int,
+    ) -> None:
+        market_seq = self.gaps.market
+        publish = self._pub.send
+        for i in range(start, len(records)):
+            record = records[i]
+            if not record.flags:
+                if market_seq.is_fast(record.seq, record.run_id):
+                    market_seq.advance()
+                else:
+                    self._carry_out(self.gaps.on_market(record, positions[i], time.monotonic_ns()))
+            several = parts.get(i) if parts else None
+            if several is None:
+                publish(record.payload)
+            else:
+                self._pub.send_multipart(several)
+
+    def _to_bots(
+        self, record: FrameRecord, targets: Sequence[bytes], parts: list[bytes] | None = None
+    ) -> None:
+        router = self._router
+        payload = record.payload
+        for rid in targets:
+            try:
+                if parts is None:
+                    router.send(rid, _SNDMORE_NB)
+                    router.send(payload, _NOBLOCK)
+                else:
+                    router.send_multipart([rid, *parts], _NOBLOCK)
+            except zmq.ZMQError as exc:
+                self.not_delivered += 1
+                if exc.errno == errno.EHOSTUNREACH:
+                    self.routes.forget(rid)
+                    event(log, logging.INFO, "bot gone", rid=rid.hex())
+                else:
+                    event(log, logging.WARNING, "bot not keeping up", rid=rid.hex(), error=exc)
+
+    # ------------------------------------------------------------------ gap filling
+
+    def _carry_out(self, outcomes: Outcomes) -> None:
+        """Forward released frames and carry out the gap filler's actions (journal first)."""
+        for record, targets in outcomes.deliver:
+            if targets:
+                self._to_bots(record, targets)
+        if outcomes.actions:
+            self._act(outcomes.actions)
+
+    def _act(self, actions: Sequence[Action]) -> None:
+        journal = self.journal
+        requests: list[FrameRecord] = []
+        for action in actions:
+            if isinstance(action, SendRequest):
+                self._own_seq += 1
+                envelope = make_envelope(
+                    action.body, mid=action.mid, seq=self._own_seq,
+                    timestamp=time.time_ns(), ticks=time.monotonic_ns(),
+                )  # fmt: skip
+                record = to_record(
+                    encode(envelope), session_id=self.session_id, channel=_ORDER,
+                    direction=_OUT, wall_ns=time.time_ns(), mono_ns=time.monotonic_ns(),
+                )  # fmt: skip
+                self.routes.own(action.mid, record.kind)
+                requests.append(record)
+                event(log, logging.INFO, "own request", kind=record.kind, mid=action.mid,
+                      body=str(action.body).replace("\n", " ").strip())  # fmt: skip
+            elif isinstance(action, OpenGap):
+                self._gaps_detected += 1
+                self._gap_ids[action.key] = journal.open_gap(
+                    session_id=self.session_id, channel=action.channel, run_id=action.run_id,
+                    from_seq=action.from_seq, to_seq=action.to_seq,
+                    detected_position=action.position,
+                )  # fmt: skip
+                event(
+                    log, logging.WARNING, "gap opened", channel=action.channel.value,
+                    run=action.run_id, from_seq=action.from_seq, to_seq=action.to_seq,
+                )  # fmt: skip
+            else:
+                gap_id = self._gap_ids[action.key]
+                journal.update_gap(gap_id, action.state, reason=action.reason)
+                if action.state != "requested":
+                    del self._gap_ids[action.key]
+                level = logging.WARNING if action.state == "unrecoverable" else logging.INFO
+                event(log, level, f"gap {action.state}", gap=gap_id, reason=action.reason)
+        if requests:
+            journal.append(requests)  # rule 1
+            self.to_exchange += len(requests)
+            for record in requests:
+                self._dealer.send(record.payload)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _housekeeping(self, events: dict[zmq.Socket[bytes], int]) -> None:
+        if self._wake_pull in events:
+            while True:
+                try:
+                    self._wake_pull.recv(_NOBLOCK)
+                except zmq.Again:
+                    break
+        if self._status in events:
+            self._status.send(answer(self._status.recv(), self.status()))
+        for mon, peers in ((self._router_mon, self._bots), (self._pub_mon, self._subscribers)):
+            if mon in events:
+                while mon.poll(0):
+                    peers.observe(recv_monitor_message(mon))
+
+    def status(self) -> CaptureStatus:
+        """A snapshot of the counters (safe to call from any thread)."""
+        path = Path(self.journal.path)
+        size = 0
+        for file in (path, path.with_name(path.name + "-wal")):
+            with contextlib.suppress(OSError):
+                size += file.stat().st_size
+        return CaptureStatus(
+            session_id=self.session_id,
+            participant=self.participant.public_text,
+            upstream_order=self.upstream.order_endpoint,
+            upstream_market=self.upstream.market_endpoint,
+            uptime_s=round((time.monotonic_ns() - self._started_ns) / 1e9, 3),
+            frames=self.frames,
+            frames_per_s=round(self._rate, 1),
+            to_exchange=self.to_exchange,
+            from_exchange=self.from_exchange,
+            market=self.market,
+            journal_bytes=size,
+            open_gaps=self.gaps.open_gaps,
+            gaps_detected=self._gaps_detected,
+            pending_requests=len(self.gaps.pending),
+            bots_connected=self._bots.connected,
+            market_subscribers=self._subscribers.connected,
+            not_delivered=self.not_delivered,
+        )
+
+    def _finish(self, reason: str) -> None:
+        """Commit, end the session row with ``reason``, close the sockets."""
+        try:
+            if self.journal.durability == "fast":
+                self.journal.flush()
+            self.journal.end_session(self.session_id, reason)
+            event(log, logging.INFO, "capture stopped", reason=reason, **self.status().as_dict())
+        finally:
+            with self._wake_lock:
+                self._done.set()
+                self._close()
+
+    def _close(self) -> None:
+        for name in ("_router_mon", "_pub_mon"):
+            sock = getattr(self, name, None)
+            if sock is not None:
+                sock.close(0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)
+            self._ctx = None

@@ -1,0 +1,93 @@
+"""Fixtures for the capture service tests (the harness is in capture_stack.py)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from capture_stack import Stack, sim_config
+
+from recorder.capture import CaptureService, Upstream
+from recorder.journal import open_journal
+from recorder.keys import KeyPair
+from recorder.sim.server import SimServer
+
+
+@pytest.fixture(scope="session")
+def exchange_keys() -> KeyPair:
+    return KeyPair.generate()
+
+
+@pytest.fixture(scope="session")
+def service_keys() -> KeyPair:
+    return KeyPair.generate()
+
+
+@pytest.fixture(scope="session")
+def participant_keys() -> KeyPair:
+    return KeyPair.generate()
+
+
+@pytest.fixture(scope="session")
+def counterparty_keys() -> KeyPair:
+    """Another participant, trading with the simulator directly (no capture service)."""
+    return KeyPair.generate()
+
+
+@pytest.fixture(scope="session")
+def second_bot_keys() -> KeyPair:
+    """Another bot of the same participant, on the allow-list with its own key."""
+    return KeyPair.generate()
+
+
+@pytest.fixture
+def make_stack(
+    tmp_path: Path,
+    exchange_keys: KeyPair,
+    service_keys: KeyPair,
+    participant_keys: KeyPair,
+    second_bot_keys: KeyPair,
+    counterparty_keys: KeyPair,
+) -> Iterator[Callable[..., Stack]]:
+    stacks: list[Stack] = []
+    logging.getLogger("recorder.sim").setLevel(logging.ERROR)
+
+    def make(*, liquidity: bool = False, durability: str = "safe", **sim: object) -> Stack:
+        if liquidity:
+            sim = {"makers": 2, "takers": 1, **sim}
+        server = SimServer(
+            sim_config(**sim),
+            keys=exchange_keys,
+            participants=[participant_keys.public, counterparty_keys.public],
+            liquidity=liquidity,
+            record_frames=True,
+        )
+        endpoints = server.start()
+        journal = open_journal(tmp_path / f"capture-{len(stacks)}.journal", durability=durability)  # type: ignore[arg-type]
+        service = CaptureService(
+            journal,
+            keys=service_keys,
+            participant=participant_keys,
+            upstream=Upstream(endpoints.order, endpoints.market, exchange_keys.public),
+            bot_keys=[participant_keys.public, second_bot_keys.public],
+            replay_timeout_ms=1000,
+            status_log_s=0,
+        )
+        service.start_background()
+        stack = Stack(server, journal, service, service_keys, participant_keys)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        for bot in stack.bots:
+            bot.close()
+        stack.service.stop("test finished")
+        stack.sim.stop()
+        stack.journal.close()

@@ -1,0 +1,139 @@
+"""Upstream gaps are filled by the service; garbage is journaled and forwarded; unknown keys get
+nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from capture_stack import Stack
+from plain_bot import PB as pb
+from plain_bot import limit
+
+from recorder.core.frames import Channel, Direction, FrameFlag
+from recorder.keys import KeyPair
+
+
+def envelopes(data: list[bytes]) -> list[Any]:
+    out = []
+    for d in data:
+        with contextlib.suppress(Exception):
+            out.append(pb.Envelope.FromString(d))
+    return out
+
+
+def test_order_channel_gap_is_filled_and_the_bot_only_sees_late_messages(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    bot = stack.bot(market=False)
+    bot.ping()
+    stack.sim.drop_next(stack.who, 3)  # the order's ACK and report, and the ping's ACK
+    order = bot.request("limit_order", limit(1, is_ask=False, size=2, price=4000))
+    assert [e.WhichOneof("body") for e in order] == ["status", "action_report"]
+    assert all(e.is_replay for e in order)  # late, as replayed, but in order and complete
+    bot.ping()
+    stack.stop()
+
+    frames = list(stack.journal.frames())
+    own = {f.mid for f in frames if f.direction is Direction.OUT} - {
+        e.mid for e in envelopes(bot.sent)
+    }
+    # every seq the exchange sent this participant since the bot's first request reached the
+    # bot, once and in seq order, but the replies to the service's own requests
+    first = min(f.position for f in frames if f.payload == bot.sent[0])
+    last = max(f.position for f in frames if f.payload == bot.received[-1])
+    expected = sorted(
+        {
+            f.seq
+            for f in frames
+            if f.channel is Channel.ORDER and f.direction is Direction.IN
+            and first < f.position <= last and f.mid not in own
+        }
+    )  # fmt: skip
+    assert [e.seq for e in envelopes(bot.received)] == expected
+    assert expected == list(range(expected[0], expected[-1] + 1)) or own
+    sent_by_exchange = [pb.Envelope.FromString(d) for d in stack.sim.exchange.sent(stack.who)]
+    assert {e.seq for e in sent_by_exchange if e.mid not in own} >= set(expected)
+    gaps = [g for g in stack.journal.gaps() if g.channel == "order"]
+    assert [(g.from_seq, g.to_seq, g.state) for g in gaps] == [
+        (gaps[0].from_seq, gaps[0].from_seq + 2, "filled")
+    ]
+    assert gaps[0].requested_wall_ns and gaps[0].closed_wall_ns
+    replays = [f for f in stack.journal.frames() if f.kind == "MessageReplay"]
+    assert len(replays) == 1 and replays[0].mid in own
+
+
+def test_market_gap_is_resynced_with_book_snapshots(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    bot = stack.bot()
+    bot.request("limit_order", limit(1, is_ask=True, size=3, price=5100))
+    bot.market_recv()
+    sim = stack.sim
+
+    def arm() -> int:
+        sim.faults.drop_market(2)
+        return sim.exchange.market_seq
+
+    armed_at = sim.call(arm)
+    seen = 0
+    while seen <= armed_at + 2:  # the first market message after the two dropped ones
+        envelope = bot.market_recv()
+        seen = envelope.seq if envelope is not None else seen
+    bot.ping()  # after the service's GetBookState requests on the same upstream connection
+    stack.stop()
+
+    market_gaps = [g for g in stack.journal.gaps() if g.channel == "market"]
+    assert market_gaps and all(g.state == "filled" for g in market_gaps)
+    assert "GetBookState" in market_gaps[-1].reason or "resynced" in market_gaps[-1].reason
+    snapshots = [f for f in stack.journal.frames() if f.kind == "BookStateSnapshot"]
+    assert {
+        pb.Envelope.FromString(f.payload).book_state_snapshot.contract_id for f in snapshots
+    } >= {1, 2, 3}
+    assert not [e for e in envelopes(bot.received) if e.WhichOneof("body") == "book_state_snapshot"]
+
+
+def test_garbage_is_journaled_and_forwarded_without_stopping_the_service(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    bot = stack.bot()
+    bot.ping()
+    bot.market_recv()
+    junk = stack.sim.send_garbage(stack.who, 24, Channel.ORDER)
+    market_junk = stack.sim.send_garbage(None, 12, Channel.MARKET)
+    bot.send_raw(b"\xff\xfe not an envelope")
+    bot.send_raw(b"part one", b"part two")
+    replies = bot.ping()
+    rejects = [e for e in replies if e.WhichOneof("body") == "status" and e.mid == ""]
+    assert [r.status.code for r in rejects] == [pb.REJECT_MALFORMED, pb.REJECT_MALFORMED]
+    assert junk in bot.received
+    while market_junk not in bot.market:
+        bot.market_recv()
+    order = bot.request("limit_order", limit(1, is_ask=False, size=1, price=4500))
+    assert order[0].status.code == pb.ACK  # still serving
+    stack.stop()
+
+    frames = list(stack.journal.frames())
+    bad = [(f.channel, f.direction, f.payload, f.flags) for f in frames if f.flags]
+    assert (Channel.ORDER, Direction.IN, junk, FrameFlag.MALFORMED) in bad
+    assert (Channel.MARKET, Direction.IN, market_junk, FrameFlag.MALFORMED) in bad
+    assert (Channel.ORDER, Direction.OUT, b"\xff\xfe not an envelope", FrameFlag.MALFORMED) in bad
+    multi = [b for b in bad if b[2] == b"part onepart two"]
+    assert multi and multi[0][3] & FrameFlag.MULTIPART
+
+
+def test_a_bot_with_an_unknown_key_gets_nothing(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()
+    stranger = stack.bot(KeyPair.generate())
+    stranger.ping_send()
+    friend = stack.bot()
+    friend.ping()
+    for _ in range(3):  # three market messages later (heartbeats every 100 ms)
+        friend.market_recv()
+    friend.ping()
+    assert not stranger.dealer.poll(0) and stranger.sub is not None and not stranger.sub.poll(0)
+    stack.stop()
+    assert stranger.sent[0] not in {f.payload for f in stack.journal.frames()}
+    assert stack.service.status().bots_connected in (0, 1)
