@@ -6,7 +6,8 @@ and register themselves on :data:`~recorder.cli.app.main` when imported here.
 
 from __future__ import annotations
 
-from recorder.cli import audit, capture, chaos, config_cmd, demo, journal_cmds, sim, state  # noqa: F401  (each registers its commands)
+from recorder.cli import audit, chaos, config_cmd, demo, export, journal_cmds, replay, sim, state  # noqa: F401  (each registers its commands)
+from recorder.cli import capture as _capture  # noqa: F401  (registers commands)
 from recorder.cli.app import main
 
 __all__ = ["main"]

@@ -1,0 +1,368 @@
+"""pandas DataFrames from a journal, for notebooks and exports (the ``analysis`` extra).
+
+Every table is read from the journal alone, through the same code as the rest of the recorder
+(ARCHITECTURE.md: audit, analysis and replay are all the same act, so they cannot disagree):
+
+* :func:`frames` — one row per journaled frame (metadata, both clocks; payload optional);
+* :func:`orders` — one row per request: :mod:`recorder.lifecycle` (sent, acked, first fill and
+  finished as timestamps, ACK latency and time to fill);
+* :func:`fills` — the projector's fills (:func:`recorder.projection.project`), with their time;
+* :func:`positions` — position and realised P&L per contract after each fill (FIFO, integer
+  cents, the projector's :class:`~recorder.core.positions.PositionLedger`): the P&L curve;
+* :func:`arrivals` — the book top of the order's contract at the moment each order was sent, as
+  the bot knew it (the last ``BookTop`` journaled before the order), for slippage;
+  :func:`slippage` joins it to the fills;
+* :func:`gaps` — the journal's gap ledger;
+* :func:`export` — all of them as Parquet or CSV files plus ``manifest.json`` (row counts, the
+  sha256 of each file, the journal's head position and hash).
+
+Times are ``datetime64[ns, UTC]`` columns named ``*_time`` next to the raw ``*_ns`` integers;
+durations are in microseconds (``*_us``). Prices are integer cents, as on the wire. pandas is
+imported here only, never by the core package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from recorder import __version__
+from recorder.core.positions import PositionLedger
+from recorder.core.state import State
+from recorder.errors import RecorderError
+from recorder.journal import Journal, open_journal
+from recorder.journal.verify import verify
+from recorder.lifecycle import TRADE_KINDS, Lifecycle, lifecycles
+from recorder.projection import project
+from recorder.venues.lx import lx1_pb2 as pb
+
+__all__ = [
+    "TABLES",
+    "AnalysisUnavailable",
+    "DataFrame",
+    "arrivals",
+    "export",
+    "fills",
+    "frames",
+    "gaps",
+    "orders",
+    "positions",
+    "slippage",
+    "tables",
+]
+
+DataFrame = Any
+"""A ``pandas.DataFrame`` (pandas ships no type information; typed loosely here)."""
+
+JournalLike = Journal | str | Path
+
+TABLES = ("frames", "orders", "fills", "positions", "arrivals", "slippage", "gaps")
+"""The tables :func:`tables` and :func:`export` produce, in this order."""
+
+
+class AnalysisUnavailable(RecorderError):
+    """pandas (or pyarrow, for Parquet) is not installed: ``pip install 'recorder[analysis]'``."""
+
+
+def _pd() -> Any:
+    try:
+        return importlib.import_module("pandas")
+    except ImportError as exc:
+        raise AnalysisUnavailable(
+            "the analysis tables need pandas: pip install 'recorder[analysis]'"
+        ) from exc
+
+
+@contextmanager
+def _opened(journal: JournalLike) -> Iterator[Journal]:
+    if isinstance(journal, Journal):
+        yield journal
+        return
+    j = open_journal(journal, create=False, readonly=True)
+    try:
+        yield j
+    finally:
+        j.close()
+
+
+def _times(df: Any, *columns: str) -> Any:
+    pd = _pd()
+    for column in columns:
+        name = column.removesuffix("_ns").removesuffix("_wall") or "wall"
+        df[name + "_time"] = pd.to_datetime(df[column], unit="ns", utc=True)
+    return df
+
+
+# ---------------------------------------------------------------------- tables
+
+
+def frames(journal: JournalLike, *, payload: bool = False) -> DataFrame:
+    """One row per frame, in position order: ``position, session_id, channel, direction,
+    wall_ns, wall_time, mono_ns, run_id, seq, mid, kind, is_replay, flags, size`` (+ ``payload``
+    bytes when asked)."""
+    pd = _pd()
+    columns = ["position", "session_id", "channel", "direction", "wall_ns", "mono_ns", "run_id",
+               "seq", "mid", "kind", "is_replay", "flags"]  # fmt: skip
+    with _opened(journal) as j:
+        rows = [(*r[:10], bool(r[10]), r[11], len(r[12])) for r in j.rows()]
+        data = [r[12] for r in j.rows()] if payload else None
+    df = pd.DataFrame.from_records(rows, columns=[*columns, "size"])
+    if data is not None:
+        df["payload"] = data
+    return _times(df, "wall_ns")
+
+
+_ORDER_COLUMNS = (
+    "mid", "kind", "session_id", "contract_id", "side", "size", "price_in_cents", "client_ref",
+    "batch_mid", "run_id", "resends", "ack_code", "outcome", "filled_size", "sent_ns",
+    "acked_ns", "first_fill_ns", "finished_ns", "ack_latency_us", "time_to_fill_us",
+    "sent_position", "frames",
+)  # fmt: skip
+
+
+def orders(journal: JournalLike) -> DataFrame:
+    """One row per request (:class:`recorder.lifecycle.Lifecycle`), in the order they were sent:
+    ``sent_time``, ``acked_time``, ``first_fill_time``, ``finished_time``, ``ack_latency_us``,
+    ``time_to_fill_us``, the outcome and the order's terms."""
+    pd = _pd()
+    with _opened(journal) as j:
+        lives = lifecycles(j.frames())
+    rows = [
+        (
+            life.mid, life.kind, life.session_id, life.contract_id,
+            "" if life.is_ask is None else ("ask" if life.is_ask else "bid"),
+            life.size, life.price_in_cents, life.client_ref, life.batch_mid, life.run_id,
+            life.resends, life.ack_code, life.outcome, life.filled_size, life.sent_ns,
+            life.acked_ns, life.first_fill_ns, life.finished_ns,
+            None if life.ack_latency_ns is None else life.ack_latency_ns / 1000,
+            None if life.time_to_fill_ns is None else life.time_to_fill_ns / 1000,
+            life.sent_position, len(life.positions),
+        )
+        for life in lives
+    ]  # fmt: skip
+    df = pd.DataFrame.from_records(rows, columns=list(_ORDER_COLUMNS))
+    for column in ("acked_ns", "first_fill_ns", "finished_ns"):
+        df[column] = df[column].astype("Int64")
+    for column in ("ack_latency_us", "time_to_fill_us"):
+        df[column] = df[column].astype("float64")
+    return _times(df, "sent_ns", "acked_ns", "first_fill_ns", "finished_ns")
+
+
+def _wall_at(journal: Journal, positions: list[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for position in sorted(set(positions)):
+        for row in journal.rows(position, position + 1):
+            out[position] = row[4]
+    return out
+
+
+def fills(journal: JournalLike, *, state: State | None = None) -> DataFrame:
+    """The projector's own fills, in the order they happened: ``position, wall_ns, wall_time,
+    trade_id, contract_id, entry_id, side, is_ask, price_in_cents, size, client_ref``."""
+    pd = _pd()
+    with _opened(journal) as j:
+        state = state or project(j)
+        walls = _wall_at(j, [f.position for f in state.fills])
+    refs = {o.entry_id: o.client_ref for o in state.orders}
+    rows = [
+        (f.position, walls.get(f.position, 0), f.trade_id, f.contract_id, f.entry_id,
+         "ask" if f.is_ask else "bid", f.is_ask, f.price_in_cents, f.size,
+         refs.get(f.entry_id, ""))
+        for f in state.fills
+    ]  # fmt: skip
+    columns = ["position", "wall_ns", "trade_id", "contract_id", "entry_id", "side", "is_ask",
+               "price_in_cents", "size", "client_ref"]  # fmt: skip
+    return _times(pd.DataFrame.from_records(rows, columns=columns), "wall_ns")
+
+
+def positions(journal: JournalLike, *, state: State | None = None) -> DataFrame:
+    """Position and realised P&L of the fill's contract after each fill (the P&L curve):
+    ``position, wall_time, contract_id, net_size, avg_price_in_cents, open_cost_cents,
+    realised_pnl_cents, bought, sold, total_realised_pnl_cents`` (all contracts)."""
+    pd = _pd()
+    df = fills(journal, state=state)
+    ledgers: dict[int, PositionLedger] = {}
+    rows = []
+    total = 0
+    for f in df.itertuples(index=False):
+        ledger = ledgers.setdefault(f.contract_id, PositionLedger(f.contract_id))
+        before = ledger.realised
+        ledger.fill(bool(f.is_ask), int(f.price_in_cents), int(f.size))
+        total += ledger.realised - before
+        p = ledger.view()
+        rows.append(
+            (f.position, f.wall_ns, f.contract_id, p.net_size, p.avg_price_in_cents,
+             p.open_cost_cents, p.realised_pnl_cents, p.bought, p.sold, total)
+        )  # fmt: skip
+    columns = ["position", "wall_ns", "contract_id", "net_size", "avg_price_in_cents",
+               "open_cost_cents", "realised_pnl_cents", "bought", "sold",
+               "total_realised_pnl_cents"]  # fmt: skip
+    return _times(pd.DataFrame.from_records(rows, columns=columns), "wall_ns")
+
+
+def arrivals(journal: JournalLike) -> DataFrame:
+    """The book top of each order's contract when the order was sent, as the bot knew it: the
+    last ``BookTop`` of that contract journaled before the order, in the current run.
+
+    One row per ``LimitOrder`` / ``CancelReplace`` (inner batch orders included): ``mid, kind,
+    contract_id, side, price_in_cents, size, sent_position, sent_time, bid, bid_size, ask,
+    ask_size, mid_price, spread_cents`` (NaN when a side is empty or no top was seen yet) and
+    ``top_position`` / ``top_age_us`` (which ``BookTop``, and how old it was).
+    """
+    pd = _pd()
+    with _opened(journal) as j:
+        lives = sorted(
+            (life for life in lifecycles(j.frames()) if life.kind in TRADE_KINDS),
+            key=lambda x: x.sent_position,
+        )
+        sends = iter(lives)
+        pending = next(sends, None)
+        tops: dict[int, tuple[int, int, int, int, int, int]] = {}
+        run = ""
+        rows = []
+        for row in j.rows():
+            while pending is not None and pending.sent_position <= row[0]:
+                rows.append(_arrival(pending, tops.get(pending.contract_id)))
+                pending = next(sends, None)
+            if pending is None:
+                break
+            if row[2] != "market" or row[3] != "in" or row[11]:
+                continue
+            if row[6] != run:
+                run = row[6]
+                tops.clear()  # a new run: the old books are gone
+            if row[9] == "BookTop":
+                t = pb.Envelope.FromString(row[12]).book_top
+                tops[t.contract_id] = (t.bid, t.bid_size, t.ask, t.ask_size, row[0], row[4])
+        while pending is not None:
+            rows.append(_arrival(pending, tops.get(pending.contract_id)))
+            pending = next(sends, None)
+    columns = ["mid", "kind", "contract_id", "side", "price_in_cents", "size", "sent_position",
+               "sent_ns", "bid", "bid_size", "ask", "ask_size", "mid_price", "spread_cents",
+               "top_position", "top_age_us"]  # fmt: skip
+    df = pd.DataFrame.from_records(rows, columns=columns)
+    for column in ("bid", "ask", "mid_price", "spread_cents", "top_age_us"):
+        df[column] = df[column].astype("float64")
+    df["top_position"] = df["top_position"].astype("Int64")
+    return _times(df, "sent_ns")
+
+
+def _arrival(life: Lifecycle, top: tuple[int, int, int, int, int, int] | None) -> tuple[Any, ...]:
+    bid, bid_size, ask, ask_size, position, wall = top or (0, 0, 0, 0, None, None)
+    return (
+        life.mid, life.kind, life.contract_id, "ask" if life.is_ask else "bid",
+        life.price_in_cents, life.size, life.sent_position, life.sent_ns,
+        bid or None, bid_size, ask or None, ask_size,
+        (bid + ask) / 2 if bid and ask else None, (ask - bid) if bid and ask else None,
+        position, None if wall is None else (life.sent_ns - wall) / 1000,
+    )  # fmt: skip
+
+
+def slippage(journal: JournalLike, *, state: State | None = None) -> DataFrame:
+    """Each fill against the book top when its order was sent: ``slippage_cents`` is what the
+    fill cost against the arrival mid (positive = worse: bought above / sold below it), and
+    ``vs_touch_cents`` against the far touch (the ask for a buy, the bid for a sell)."""
+    f = fills(journal, state=state)
+    a = arrivals(journal)[["mid", "bid", "ask", "mid_price", "sent_time", "top_age_us"]]
+    df = f.merge(a.rename(columns={"mid": "entry_id"}), on="entry_id", how="left")
+    sign = df["is_ask"].map({True: -1, False: 1}).astype("int64")
+    df["slippage_cents"] = (df["price_in_cents"] - df["mid_price"]) * sign
+    touch = df["ask"].where(~df["is_ask"], df["bid"])
+    df["vs_touch_cents"] = (df["price_in_cents"] - touch) * sign
+    return df
+
+
+def gaps(journal: JournalLike) -> DataFrame:
+    """The gap ledger: every gap detected, how it was closed (``filled`` / ``unrecoverable``,
+    the reason) and when, with ``detected_time``, ``requested_time`` and ``closed_time``."""
+    pd = _pd()
+    columns = ["id", "session_id", "channel", "run_id", "from_seq", "to_seq", "contract_id",
+               "state", "detected_wall_ns", "detected_position", "requested_wall_ns",
+               "closed_wall_ns", "reason"]  # fmt: skip
+    with _opened(journal) as j:
+        rows = [tuple(getattr(g, c) for c in columns) for g in j.gaps()]
+    df = pd.DataFrame.from_records(rows, columns=columns)
+    for column in ("contract_id", "detected_position", "requested_wall_ns", "closed_wall_ns"):
+        df[column] = df[column].astype("Int64")
+    df["missing"] = df["to_seq"] - df["from_seq"] + 1
+    return _times(df, "detected_wall_ns", "requested_wall_ns", "closed_wall_ns")
+
+
+def tables(journal: JournalLike) -> dict[str, DataFrame]:
+    """Every table of :data:`TABLES` (one projection shared by the fill-based ones)."""
+    with _opened(journal) as j:
+        state = project(j)
+        return {
+            "frames": frames(j),
+            "orders": orders(j),
+            "fills": fills(j, state=state),
+            "positions": positions(j, state=state),
+            "arrivals": arrivals(j),
+            "slippage": slippage(j, state=state),
+            "gaps": gaps(j),
+        }
+
+
+# ---------------------------------------------------------------------- export
+
+
+def export(
+    journal: JournalLike,
+    out_dir: Path | str,
+    fmt: Literal["parquet", "csv"] = "parquet",
+) -> dict[str, Any]:
+    """Write every table to ``out_dir`` as ``<table>.parquet`` or ``<table>.csv`` and a
+    ``manifest.json``; returns the manifest (journal path, head position and hash, verify's
+    verdict, and per table: file, rows, columns, sha256 of the file)."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"format must be parquet or csv, not {fmt!r}")
+    if fmt == "parquet":
+        try:
+            importlib.import_module("pyarrow")
+        except ImportError as exc:
+            raise AnalysisUnavailable(
+                "Parquet export needs pyarrow: pip install 'recorder[analysis]' (or --format csv)"
+            ) from exc
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with _opened(journal) as j:
+        head_position, head_hash = j.reader.head()
+        report = verify(j)
+        data = tables(j)
+        path = str(j.path)
+    manifest: dict[str, Any] = {
+        "journal": path,
+        "head_position": head_position,
+        "head_hash": head_hash.hex(),
+        "verify_ok": report.ok,
+        "recorder_version": __version__,
+        "format": fmt,
+        "tables": {},
+    }
+    for name, df in data.items():
+        target = out / f"{name}.{fmt}"
+        if fmt == "parquet":
+            df.to_parquet(target, index=False)
+        else:
+            df.to_csv(target, index=False)
+        manifest["tables"][name] = {
+            "file": target.name,
+            "rows": len(df),
+            "columns": [str(c) for c in df.columns],
+            "sha256": _sha256(target),
+        }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

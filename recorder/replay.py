@@ -1,0 +1,765 @@
+"""Replay a journal into a :class:`~recorder.client.MessageProcessor`: yesterday into today's bot.
+
+::
+
+    from recorder.journal import open_journal
+    from recorder.replay import Replayer
+
+    with open_journal("var/recorder.journal", readonly=True) as journal:
+        result = Replayer(journal, MyProcessor()).run()          # as fast as possible
+        Replayer(journal, MyProcessor(), speed=10).run()         # ten times the recorded pace
+        replayer = Replayer(journal, MyProcessor(), until=t)     # stop at a time (or stop=pos)
+        for position in replayer.steps():                        # step by step, like a debugger
+            state = replayer.state()                             # the projector's state now
+
+Theory of operation
+-------------------
+
+A live :class:`~recorder.client.Context` journals every frame before a handler sees it
+(ARCHITECTURE.md rule 1), so the journal holds, in order, everything its I/O thread acted on:
+each request as it went out, each inbound frame as it came in. The replayer walks the journal in
+position order and repeats the I/O thread's decisions with the SDK's own pieces — the
+:class:`~recorder.client.MessageIDStore` (S1/S2/S3 and ``prev_msg``), one
+:class:`~recorder.core.sequencing.StreamSequencer` per channel (gaps, duplicates, run changes)
+and the heartbeat watch's rules (:mod:`recorder.client.liveness`) — so the processor gets the
+same calls, with the same ``msg`` and ``prev_msg``, in the same order as the live bot did:
+
+* an outbound request registers its mid in the store (a mid sent before is a resend of the
+  same bytes: ignored, as the live store only re-sends them); the SDK's own requests
+  (``MessageReplay`` for a gap, ``GetBookState`` for a resync, ``GetOpenOrders`` after a
+  reconnect) are in the journal and are registered the same way;
+* an inbound frame goes through the heartbeat watch (``handle_exchange_available``), its
+  channel's sequencer (``handle_gap``, ``handle_run_change``; duplicates and stale frames are
+  not dispatched) and the store, then to the handler the live context would call;
+* time is the journal's: a market-channel silence fires before the first frame journaled at or
+  after its deadline (recorded monotonic clock); an order-channel silence is where the journal
+  shows it, at the session the SDK ended to reconnect. ``handle_exchange_unavailable``'s
+  ``silent_ms`` is the threshold (interval x factor), where the live value carries a
+  millisecond or so of timer jitter.
+
+Sessions joined by a reconnect (``end_reason`` "order channel silent: reconnecting") belong to
+one context and share its state; any other new session is a new context (a restarted bot) and
+starts from a fresh store and fresh sequencers. A window (``start``/``since``, a ``session_id``)
+is replayed after a silent warm-up over the frames before it, so the processor sees exactly
+what the live bot saw in that window. Nothing here reads a clock except the pacing of
+``speed``; two replays of one journal make identical calls.
+
+In a replay the processor's ``context`` is the :class:`Replayer`: ``Commands(context)`` works,
+and what the handlers submit is collected in :attr:`Replayer.submitted` (nothing is sent).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from google.protobuf.message import DecodeError
+
+from recorder.client import IDStoreItem, MessageIDStore, MessageProcessor
+from recorder.client.recovery import classify
+from recorder.config import ClientConfig
+from recorder.core.frames import Channel, FrameFlag
+from recorder.core.mids import ReplyKind
+from recorder.core.projector import Projector
+from recorder.core.sequencing import (
+    Effect,
+    GapOpened,
+    Outcome,
+    Recovery,
+    RequestReplay,
+    RunChanged,
+    StreamSequencer,
+)
+from recorder.core.state import State, View
+from recorder.errors import RecorderError, RemoteProtocolError
+from recorder.examples.processors import CallCounter, NullProcessor
+from recorder.journal import Journal, RawRow, Session
+from recorder.projection import projector_at
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.codec import decode
+
+__all__ = [
+    "ORDER_HANDLERS",
+    "RECONNECT_REASON",
+    "CallCounter",
+    "ReplayError",
+    "ReplayResult",
+    "Replayer",
+    "load_processor",
+    "replay",
+]
+
+log = logging.getLogger("recorder.replay")
+
+Envelope = pb.Envelope
+
+ORDER_HANDLERS: Final = {
+    "status": "handle_status_message",
+    "action_report": "handle_action_report",
+    "contract_detail": "handle_contract_detail",
+    "batch_acks": "handle_batch_message",
+    "book_state_snapshot": "handle_book_state_snapshot",
+    "open_orders_snapshot": "handle_open_orders",
+    "heartbeat": "handle_heartbeat",
+    "replay_done": "handle_replay_done",
+    "book_top": "handle_book_top",
+}
+"""Order-channel body → handler, as the live context dispatches (``recorder/client/context``)."""
+
+RECONNECT_REASON: Final = "order channel silent"
+"""How the SDK ends a session it replaces by a reconnect (the next session continues it)."""
+
+_MALFORMED = int(FrameFlag.MALFORMED)
+_MULTIPART = int(FrameFlag.MULTIPART)
+_NEVER = 1 << 62
+_parse = Envelope.FromString
+
+
+class ReplayError(RecorderError):
+    """A replay cannot start: an unknown ``--into`` processor, a session not in the journal."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay did."""
+
+    frames: int
+    """Frames fed to the processor (the window; the warm-up is not counted)."""
+    first_position: int
+    last_position: int
+    """The last position replayed (0 when the window was empty)."""
+    elapsed_s: float
+    handler_errors: int
+    """Handler calls that raised (each was reported to ``handle_handler_error``)."""
+    submitted: tuple[IDStoreItem, ...] = field(default=())
+    """Requests the processor submitted during the replay (never sent)."""
+
+    @property
+    def frames_per_s(self) -> float:
+        """Replay throughput."""
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class _Watch:
+    """One channel's silence watch (the rules of :class:`~recorder.client.liveness.LivenessWatch`,
+    with the order channel's silence taken from the journal's sessions)."""
+
+    __slots__ = ("available", "interval_ns", "last_ns")
+
+    def __init__(self, interval_ns: int, now_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self.last_ns = now_ns
+        self.available = True
+
+
+class _ReplayStore(MessageIDStore):
+    """The SDK's MID store, minus the thread wake-ups: nobody waits on a replayed item."""
+
+    def signal(self) -> None:
+        """Forget the items that changed (the live store sets their events here)."""
+        self._signals.clear()
+
+
+class _Lane:
+    """The dispatch state of one live context: a chain of sessions joined by reconnects."""
+
+    __slots__ = (
+        "bound",
+        "expected",
+        "market_joined",
+        "market_seq",
+        "market_watch",
+        "order_seq",
+        "order_watch",
+        "replays",
+        "run_id",
+        "sent",
+        "session_id",
+        "store",
+        "watches",
+    )
+
+    def __init__(self, cc: ClientConfig) -> None:
+        self.store = _ReplayStore(cc.ack_timeout_ms * 1_000_000, cc.backoff_cap_ms * 1_000_000)
+        self.order_seq: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
+        self.market_seq: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
+        self.watches: dict[Channel, _Watch] = {}
+        """The silence watches (made at the context's first frame)."""
+        self.order_watch = self.market_watch = _Watch(0, 0)
+        self.bound = 0
+        """A lower bound of the next timer-driven silence deadline (0: recompute)."""
+        self.session_id = 0
+        self.sent: set[str] = set()
+        """Every mid this context sent (a mid seen again going out is a resend)."""
+        self.run_id = ""
+        self.market_joined = False
+        self.expected: list[tuple[str, int, int]] = []
+        """Replays the sequencer asked for, not yet seen going out."""
+        self.replays: dict[str, tuple[str, int, int]] = {}
+        """The SDK's own ``MessageReplay`` mids and their ranges."""
+
+
+class Replayer:
+    """Feeds a journal (or a window of it) to a processor; see the module docstring.
+
+    ``processor`` is a :class:`MessageProcessor` instance or class (built with no arguments, or
+    with the replayer if its constructor takes one). The window: ``start``/``stop`` positions
+    (inclusive), ``since``/``until`` wall clocks in ns (the frames journaled at or after /
+    at or before), and ``session_id`` (only that session's frames); they combine. ``speed``
+    paces the replay by the recorded wall clock (1 = as recorded, 10 = ten times faster; None
+    = as fast as possible). ``client_config`` is the live bot's ``[client]`` settings (its
+    heartbeat watch). ``progress(done, total)`` is called every few thousand frames.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        processor: MessageProcessor | type[MessageProcessor],
+        *,
+        start: int | None = None,
+        stop: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        session_id: int | None = None,
+        speed: float | None = None,
+        client_config: ClientConfig | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        progress_every: int = 5_000,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            raise ReplayError(f"speed must be positive (1 = as recorded), not {speed}")
+        self.journal = journal
+        self.processor = _build(processor, self)
+        self.processor.context = self  # type: ignore[assignment]  # the replay's context
+        self.client_config = client_config or ClientConfig()
+        self.speed = speed
+        self.session_id = session_id
+        head = journal.head_position()
+        first, last = max(start or 1, 1), head if stop is None else min(stop, head)
+        if since is not None:
+            first = max(first, journal.position_at(since - 1) + 1)
+        if until is not None:
+            last = min(last, journal.position_at(until))
+        self.first, self.last = first, last
+        sessions = journal.sessions()
+        if session_id is not None and session_id not in {s.id for s in sessions}:
+            raise ReplayError(f"session {session_id} is not in journal {journal.path}")
+        self._chain = _chains(sessions)
+        self._sessions = {s.id: s for s in sessions}
+        self.progress = progress
+        """Called as ``progress(done, total)`` every :attr:`progress_every` frames."""
+        self.progress_every = max(progress_every, 1)
+        self._sleep, self._clock = sleep, clock
+        self._lanes: dict[int, _Lane] = {}
+        self._projectors: dict[View, Projector] = {}
+        self.row: RawRow | None = None
+        """The journal row being replayed."""
+        self.submitted: list[IDStoreItem] = []
+        """Requests the processor submitted (``Commands(context)``); nothing is sent."""
+        self.handler_errors = 0
+        self._soon: list[Callable[[], object]] = []
+        self._silent = NullProcessor()
+
+    # ------------------------------------------------------------------ the context face
+
+    @property
+    def position(self) -> int:
+        """The position of the frame being replayed (its handlers are running); 0 before."""
+        return self.row[0] if self.row is not None else 0
+
+    @property
+    def run_id(self) -> str:
+        """The exchange run of the frame being replayed."""
+        return self.row[6] if self.row is not None else ""
+
+    def submit(self, item: IDStoreItem, children: Sequence[IDStoreItem] = ()) -> IDStoreItem:
+        """Collect a request a handler submitted (a replay sends nothing)."""
+        self.submitted.append(item)
+        return item
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` after the current frame's handlers."""
+        self._soon.append(fn)
+
+    def state(self, view: View | str = View.EXCHANGE) -> State:
+        """The projected state after the frame being replayed (its handlers see it journaled).
+
+        The first call builds the projection up to the current position (from a checkpoint when
+        there is one); from then on the replayer keeps it in step, frame by frame.
+        """
+        return self.projector(view).state()
+
+    def projector(self, view: View | str = View.EXCHANGE) -> Projector:
+        """The live :class:`~recorder.core.projector.Projector` kept in step (see :meth:`state`)."""
+        view = View(view)
+        projector = self._projectors.get(view)
+        if projector is None:
+            projector = projector_at(self.journal, view, self.position)
+            self._projectors[view] = projector
+        return projector
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> ReplayResult:
+        """Replay the whole window; returns what was done."""
+        started = self._clock()
+        frames = last = 0
+        if self.speed is None and self.progress is None:
+            self._warm_up()
+            for row in self._feed(self.first, self.last, self.session_id):
+                frames += 1
+                last = row[0]
+        else:
+            for last in self.steps():  # noqa: B007  (the last position replayed)
+                frames += 1
+        return ReplayResult(
+            frames=frames,
+            first_position=self.first,
+            last_position=last,
+            elapsed_s=self._clock() - started,
+            handler_errors=self.handler_errors,
+            submitted=tuple(self.submitted),
+        )
+
+    def steps(self) -> Iterator[int]:
+        """Replay frame by frame: yields each position once its handlers have run."""
+        self._warm_up()
+        total = max(self.last - self.first + 1, 0)
+        speed, sleep, clock = self.speed, self._sleep, self._clock
+        progress, every = self.progress, self.progress_every
+        t0 = clock()
+        wall0 = 0
+        for done, row in enumerate(self._feed(self.first, self.last, self.session_id), 1):
+            if speed is not None:
+                if not wall0:
+                    wall0 = row[4]
+                delay = (row[4] - wall0) / 1e9 / speed - (clock() - t0)
+                if delay > 0:
+                    sleep(delay)
+            if progress is not None and done % every == 0:
+                progress(row[0] - self.first + 1, total)
+            yield row[0]
+        if progress is not None:
+            progress(total, total)
+
+    def _warm_up(self) -> None:
+        """Dispatch the frames before the window to a silent processor (the live state at its
+        start: in-flight requests, sequencers, runs)."""
+        target = self.processor
+        if self.first > 1:
+            self.processor = self._silent
+            try:
+                for _ in self._feed(1, self.first - 1, None):
+                    pass
+            finally:
+                self.processor = target
+
+    def _feed(self, first: int, last: int, session_id: int | None) -> Iterator[RawRow]:
+        """Dispatch rows ``first..last``; yield each one of ``session_id`` (all when None).
+
+        The hot path — an in-order market frame of the current run while both channels are
+        alive, most of a journal — is inlined; it does exactly what :meth:`_inbound` does.
+        """
+        projectors = self._projectors
+        lane = _Lane(self.client_config)
+        lane_session = -1
+        parse = _parse
+        for row in self.journal.rows(first, last + 1):
+            self.row = row
+            if projectors:
+                for projector in projectors.values():
+                    if projector.position < row[0]:
+                        projector.apply_row(row)
+            if row[1] != lane_session:
+                if session_id is not None and row[1] != session_id:
+                    self._silently(row)
+                    continue
+                lane_session = row[1]
+                lane = self._lane(lane_session, row[5])
+            if row[2] == "market" and not row[11] and row[5] < lane.bound and lane.market_joined:
+                try:
+                    envelope = parse(row[12])
+                except DecodeError:
+                    self._dispatch(lane, row)
+                    yield row
+                    continue
+                seqr = lane.market_seq
+                seq = envelope.seq
+                body = envelope.WhichOneof("body")
+                if (
+                    body != "heartbeat"
+                    and seq == seqr.high + 1
+                    and seqr.is_fast(seq, envelope.run_id)
+                    and lane.market_watch.available
+                    and lane.run_id
+                ):
+                    lane.market_watch.last_ns = row[5]
+                    seqr.high = seq
+                    processor = self.processor
+                    try:
+                        if body == "action_report":
+                            processor.handle_public_report(envelope)
+                        elif body == "book_top":
+                            processor.handle_book_top(envelope, None)
+                    except Exception as exc:
+                        self._failed(envelope.mid, exc)
+                else:
+                    self._inbound(lane, envelope, True, row[5])
+            else:
+                self._dispatch(lane, row)
+            if self._soon:
+                soon, self._soon = self._soon, []
+                for fn in soon:
+                    self._guard("", fn)
+            yield row
+
+    def _silently(self, row: RawRow) -> None:
+        processor, self.processor = self.processor, self._silent
+        try:
+            self._dispatch(self._lane(row[1], row[5]), row)
+        finally:
+            self.processor = processor
+
+    def _lane(self, session_id: int, mono_ns: int) -> _Lane:
+        key = self._chain.get(session_id, session_id)
+        lane = self._lanes.get(key)
+        cc = self.client_config
+        if lane is None:
+            lane = self._lanes[key] = _Lane(cc)
+            self._take_over(lane, session_id)
+        if not lane.watches:
+            interval = cc.default_heartbeat_ms * 1_000_000
+            lane.watches = {ch: _Watch(interval, mono_ns) for ch in Channel}
+            lane.order_watch = lane.watches[Channel.ORDER]
+            lane.market_watch = lane.watches[Channel.MARKET]
+        elif lane.session_id != session_id:
+            self._reconnected(lane, mono_ns)
+        lane.session_id = session_id
+        return lane
+
+    def _take_over(self, lane: _Lane, session_id: int) -> None:
+        """A new context of a participant continues the journal's order stream (the SDK's
+        start-up restore): its sequencer and run are those of the context before it."""
+        me = self._sessions.get(session_id)
+        for key in sorted(self._lanes, reverse=True):
+            other = self._sessions.get(key)
+            if key == session_id or other is None or me is None:
+                continue
+            if (other.participant, other.capture_point) != (me.participant, me.capture_point):
+                continue
+            before = self._lanes[key]
+            lane.order_seq.restore(before.order_seq.snapshot(lambda _: None), lambda _: None)
+            lane.run_id = before.run_id
+            return
+
+    def _deadline(self, watch: _Watch) -> int:
+        return watch.last_ns + watch.interval_ns * self.client_config.heartbeat_factor
+
+    def _reconnected(self, lane: _Lane, mono: int) -> None:
+        """A session of this context ended to reconnect: the order channel went silent then."""
+        order = lane.watches[Channel.ORDER]
+        if order.available:
+            fired = self._deadline(order)
+            self._poll(lane, fired - 1)
+            self._fire(lane, fired)
+        order.last_ns = mono  # the new connection's silence counts from here
+        lane.bound = 0
+
+    def _poll(self, lane: _Lane, mono: int) -> None:
+        """Fire the timer-driven silences due by ``mono``, each at its own deadline."""
+        timed = (Channel.MARKET,) if self.client_config.reconnect else tuple(Channel)
+        while True:
+            due = [self._deadline(w) for ch in timed if (w := lane.watches[ch]).available]
+            deadline = min(due) if due else _NEVER
+            if deadline > mono:
+                lane.bound = deadline
+                return
+            self._fire(lane, deadline)
+
+    def _fire(self, lane: _Lane, now: int) -> None:
+        """``LivenessWatch.poll(now)``: every available channel past its deadline goes silent."""
+        for channel, watch in lane.watches.items():
+            if watch.available and now >= self._deadline(watch):
+                watch.available = False
+                self._guard(
+                    "",
+                    self.processor.handle_exchange_unavailable,
+                    channel,
+                    (now - watch.last_ns) // 1_000_000,
+                )
+
+    # ------------------------------------------------------------------ one frame
+
+    def _dispatch(self, lane: _Lane, row: RawRow) -> None:
+        mono = row[5]
+        if mono >= lane.bound:
+            self._poll(lane, mono)
+        if row[3] == "out":
+            if row[2] == "order" and not row[11] & _MALFORMED:
+                self._outbound(lane, row, mono)
+            return
+        if row[11]:
+            self._flagged(lane, row)
+            return
+        try:
+            envelope = _parse(row[12])
+        except DecodeError as exc:
+            error = RemoteProtocolError(f"not an LX/1 envelope: {exc}", row[12])
+            self._guard("", self.processor.handle_protocol_error, row[12], error)
+            return
+        self._inbound(lane, envelope, row[2] == "market", mono)
+
+    def _flagged(self, lane: _Lane, row: RawRow) -> None:
+        """A frame journaled with flags: malformed bytes, or a multi-part message."""
+        data, flags = row[12], row[11]
+        if flags & _MALFORMED:
+            try:
+                decode(data)
+                error = RemoteProtocolError("flagged malformed when it was journaled", data)
+            except RemoteProtocolError as exc:
+                error = exc
+        elif flags & _MULTIPART:
+            error = RemoteProtocolError(f"a {len(data)}-byte message of several frames", data)
+        else:
+            self._inbound(lane, _parse(data), row[2] == "market", row[5])
+            return
+        self._guard("", self.processor.handle_protocol_error, data, error)
+
+    def _inbound(self, lane: _Lane, envelope: Envelope, market: bool, mono: int) -> None:
+        """One decoded inbound frame, as the live context's ``_on_envelope``."""
+        body = envelope.WhichOneof("body") or ""
+        watch = lane.market_watch if market else lane.order_watch
+        watch.last_ns = mono
+        if body == "heartbeat" and envelope.heartbeat.interval_ms:
+            watch.interval_ns = envelope.heartbeat.interval_ms * 1_000_000
+            lane.bound = 0  # the deadline may have moved earlier
+        if not watch.available:
+            watch.available = True
+            lane.bound = 0
+            channel = Channel.MARKET if market else Channel.ORDER
+            self._guard("", self.processor.handle_exchange_available, channel)
+        seq, run_id = envelope.seq, envelope.run_id
+        if not lane.run_id:
+            lane.run_id = run_id
+        if not market:
+            seqr = lane.order_seq
+            if seqr.is_fast(seq, run_id):
+                seqr.high = seq
+            else:
+                step = seqr.observe(seq, run_id, envelope.is_replay, None)
+                if step.effects:
+                    self._effects(lane, Channel.ORDER, step.effects)
+                if step.outcome is not Outcome.DELIVERED:
+                    return
+            self._order(lane, envelope, body, mono)
+            return
+        seqr = lane.market_seq
+        if not lane.market_joined:
+            lane.market_joined = True
+            seqr.run_id = run_id  # joined mid-run: no gap before us
+            seqr.high = max(seq - 1, 0)
+        if seqr.is_fast(seq, run_id):
+            seqr.high = seq
+        else:
+            step = seqr.observe(seq, run_id, envelope.is_replay, None)
+            if step.effects:
+                self._effects(lane, Channel.MARKET, step.effects)
+            if step.outcome is not Outcome.DELIVERED:
+                return
+        processor = self.processor
+        try:
+            if body == "action_report":
+                processor.handle_public_report(envelope)
+            elif body == "book_top":
+                processor.handle_book_top(envelope, None)
+            elif body == "heartbeat":
+                processor.handle_heartbeat(envelope, None)
+        except Exception as exc:
+            self._failed(envelope.mid, exc)
+
+    def _outbound(self, lane: _Lane, row: RawRow, mono: int) -> None:
+        envelope = _parse(row[12])
+        store = lane.store
+        mid = envelope.mid
+        if not mid or mid in lane.sent:
+            return  # a resend: the same bytes again
+        lane.sent.add(mid)
+        body = envelope.WhichOneof("body")
+        if body == "message_replay" and lane.expected:
+            r = envelope.message_replay
+            wanted = (r.run_id, r.from_seq, r.to_seq)
+            if wanted in lane.expected:
+                lane.expected.remove(wanted)
+                lane.replays[mid] = wanted
+        children = (
+            [IDStoreItem(inner) for inner in envelope.batch.messages] if body == "batch" else []
+        )
+        item = IDStoreItem(envelope)
+        try:
+            store.add(item, children)
+        except ValueError:
+            return  # an inner mid already in flight: the live store refused it too
+        store.mark_sent(item, envelope, mono)
+
+    def _order(self, lane: _Lane, envelope: Envelope, body: str, now: int) -> None:
+        reply = classify(envelope)
+        prev = None
+        store = lane.store
+        if reply is not None:
+            _, prev, _ = store.on_reply(envelope, reply, now)
+        mid = envelope.mid
+        name = ORDER_HANDLERS.get(body)
+        if name is not None:
+            try:
+                getattr(self.processor, name)(envelope, prev)
+            except Exception as exc:
+                self._failed(mid, exc)
+        store.signal()
+        if (
+            reply is not None
+            and reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT)
+            and mid in lane.replays
+        ):
+            self._replay_finished(lane, mid, envelope)
+
+    def _replay_finished(self, lane: _Lane, mid: str, envelope: Envelope) -> None:
+        run_id, _, to_seq = lane.replays.pop(mid)
+        if envelope.WhichOneof("body") == "replay_done":
+            done = envelope.replay_done
+            if not done.complete and done.to_seq < to_seq:
+                lane.expected.append((run_id, done.to_seq + 1, to_seq))
+                return
+        seqr = lane.order_seq
+        if seqr.run_id != run_id:
+            return
+        if any(g.from_seq <= to_seq for g in seqr.open_gaps):
+            self._effects(lane, Channel.ORDER, seqr.abandon(up_to=to_seq).effects)
+
+    def _effects(self, lane: _Lane, channel: Channel, effects: tuple[Effect, ...]) -> None:
+        for effect in effects:
+            if isinstance(effect, GapOpened):
+                self._guard(
+                    "",
+                    self.processor.handle_gap,
+                    channel,
+                    effect.run_id,
+                    effect.from_seq,
+                    effect.to_seq,
+                )
+            elif isinstance(effect, RequestReplay):
+                lane.expected.append((effect.run_id, effect.from_seq, effect.to_seq))
+            elif isinstance(effect, RunChanged):
+                self._run_change(lane, effect.old_run_id, effect.new_run_id)
+
+    def _run_change(self, lane: _Lane, old: str, new: str) -> None:
+        if new == lane.run_id:
+            return  # the other channel saw it first
+        previous = lane.run_id or old
+        lane.run_id = new
+        store = lane.store
+        store.apply(store.tracker.release_run(previous))
+        self._guard("", self.processor.handle_run_change, new, previous)
+        store.signal()
+
+    def _guard(self, mid: str, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            if fn == self.processor.handle_handler_error:
+                self.handler_errors += 1
+                log.exception("handle_handler_error raised while replaying mid %r", mid)
+                return
+            self._failed(mid, exc)
+
+    def _failed(self, mid: str, exc: Exception) -> None:
+        """A handler raised: log it and tell ``handle_handler_error``, as the live context does."""
+        self.handler_errors += 1
+        log.error("a handler raised while replaying mid %r", mid, exc_info=exc)
+        try:
+            self.processor.handle_handler_error(mid, exc)
+        except Exception:
+            log.exception("handle_handler_error raised too")
+
+
+def _chains(sessions: list[Session]) -> dict[int, int]:
+    """Session id → the first session of its context (reconnects continue a context)."""
+    chain: dict[int, int] = {}
+    open_ends: list[Session] = []
+    for session in sessions:
+        root = session.id
+        for i, prev in enumerate(open_ends):
+            if (
+                prev.participant == session.participant
+                and prev.capture_point == session.capture_point
+                and prev.pid == session.pid
+                and (prev.ended_wall_ns or 0) <= session.started_wall_ns
+            ):
+                root = chain[prev.id]
+                del open_ends[i]
+                break
+        chain[session.id] = root
+        if (session.end_reason or "").startswith(RECONNECT_REASON):
+            open_ends.append(session)
+    return chain
+
+
+def _build(
+    processor: MessageProcessor | type[MessageProcessor], replayer: Replayer
+) -> MessageProcessor:
+    if not isinstance(processor, type):
+        return processor
+    try:
+        params = inspect.signature(processor).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    required = [
+        p
+        for p in params.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return processor(replayer) if required else processor()  # type: ignore[call-arg]
+
+
+def load_processor(spec: str) -> type[MessageProcessor]:
+    """``module:Class`` or ``path/to/file.py:Class`` → the processor class (for ``--into``)."""
+    module_name, _, class_name = spec.rpartition(":")
+    if not module_name or not class_name:
+        raise ReplayError(f"--into takes module:Class (or file.py:Class), not {spec!r}")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if loader_spec is None or loader_spec.loader is None or not path.exists():
+                raise ReplayError(f"cannot load {path}: no such Python file")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules.setdefault(path.stem, module)
+            loader_spec.loader.exec_module(module)
+        else:
+            if "" not in sys.path:
+                sys.path.insert(0, "")  # the current directory, as ``python -m`` does
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ReplayError(f"cannot import {module_name!r} for --into: {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, MessageProcessor)):
+        raise ReplayError(f"{spec} is not a MessageProcessor subclass")
+    return cls
+
+
+def replay(
+    journal: Journal,
+    processor: MessageProcessor | type[MessageProcessor],
+    **options: Any,
+) -> ReplayResult:
+    """``Replayer(journal, processor, **options).run()``."""
+    return Replayer(journal, processor, **options).run()
