@@ -9,12 +9,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 LX     := recorder/venues/lx
 
-.PHONY: setup demo test lint typecheck pytest bench proto clean
+.PHONY: setup demo test lint typecheck pytest bench chaos proto clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,analysis]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -39,6 +39,9 @@ bench: $(STAMP)
 	@for script in bench/[!_]*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; \
 	done
+
+chaos: $(STAMP)
+	$(BIN)/recorder chaos --runs 20
 
 proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I $(LX) --python_out=$(LX) --pyi_out=$(LX) $(LX)/lx1.proto
