@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import resource
 import subprocess
 import sys
@@ -28,88 +27,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _journals import journal_for
 from _report import machine, median, table, write_section
 
-from recorder.core.frames import FrameFlag, FrameRecord
 from recorder.core.projector import Projector
 from recorder.core.state import View
-from recorder.errors import RemoteProtocolError
 from recorder.journal import Journal, open_journal
 from recorder.projection import projector_at, save_checkpoint
-from recorder.sim.faults import FaultKind
-from recorder.sim.session import ScheduledFault, Session, SessionConfig
 from recorder.venues.lx import lx1_pb2 as pb
-from recorder.venues.lx.codec import frame_meta
 
-BOT = "client-1"
 TAIL = 10_000
 """Frames between the checkpoint and the head in the restart measurement."""
-
-
-def sim_config(seed: int) -> SessionConfig:
-    """One bot trading among 6 background bots on 4 contracts; restarts and faults throughout."""
-    steps = 10_000_000
-    faults: list[ScheduledFault] = []
-    for at in range(20_000, steps, 40_000):
-        faults.append(ScheduledFault(at, FaultKind.DROP_NEXT, BOT, count=8))
-        faults.append(ScheduledFault(at + 20_000, FaultKind.DROP_MARKET, count=2))
-    return SessionConfig(
-        seed=seed,
-        steps=steps,
-        contracts=4,
-        clients=1,
-        makers=4,
-        takers=2,
-        client_share=0.25,
-        heartbeat_every=50,
-        restart_at=tuple(range(300_000, steps, 300_000)),
-        faults=tuple(faults),
-    )
-
-
-def generate(path: Path, frames: int, seed: int = 7) -> None:
-    """Write the first ``frames`` frames the bot sees and sends into a new journal at ``path``."""
-    logging.getLogger("recorder.sim").setLevel(logging.ERROR)
-    tmp = path.with_suffix(".partial")
-    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        stale.unlink(missing_ok=True)
-    session = Session(sim_config(seed))
-    written = 0
-    with open_journal(tmp, durability="safe", create=True) as j:
-        sid = j.start_session(venue="lx1", capture_point="bench", participant=BOT)
-        batch: list[FrameRecord] = []
-        while written + len(batch) < frames:
-            for f in session.step():
-                if f.participant not in (None, BOT):
-                    continue
-                try:
-                    m = frame_meta(f.data)
-                    meta = (m.run_id, m.seq, m.mid, m.kind, m.is_replay, 0)
-                    rec = FrameRecord(sid, f.channel, f.direction, f.wall_ns, f.mono_ns, *meta,
-                                      f.data)  # fmt: skip
-                except RemoteProtocolError:
-                    rec = FrameRecord(sid, f.channel, f.direction, f.wall_ns, f.mono_ns, "", 0,
-                                      "", "", False, int(FrameFlag.MALFORMED), f.data)  # fmt: skip
-                batch.append(rec)
-            if len(batch) >= 5000:
-                take = batch[: frames - written]
-                j.append(take)
-                written += len(take)
-                batch = []
-        if written < frames:
-            j.append(batch[: frames - written])
-    tmp.rename(path)
-
-
-def journal_for(workdir: Path, frames: int) -> Path:
-    """The cached journal of ``frames`` frames (generated on first use)."""
-    path = workdir / f"projector-{frames}.journal"
-    if not path.exists():
-        t = time.perf_counter()
-        print(f"generating {frames:,} frames into {path} ...", flush=True)
-        generate(path, frames)
-        print(f"  done in {time.perf_counter() - t:.1f} s", flush=True)
-    return path
 
 
 def interleaved(fns: dict[str, Any], repeat: int) -> dict[str, tuple[float, Any]]:
@@ -227,8 +155,8 @@ def main() -> None:
     big = args.big_frames or (200_000 if args.quick else 4_000_000)
     repeat = args.repeat or (1 if args.quick else 5)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    path = journal_for(args.workdir, frames)
-    big_path = journal_for(args.workdir, big)
+    path = journal_for(frames, args.workdir)
+    big_path = journal_for(big, args.workdir)
 
     with open_journal(path, create=False) as j:
         n = j.head_position()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import sys
 import time
 from collections.abc import Callable
@@ -28,88 +27,19 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _journals import journal_for
 from _report import machine, median, table, write_section
 
-from recorder.core.frames import FrameFlag, FrameRecord
-from recorder.errors import RemoteProtocolError
 from recorder.examples.processors import NullProcessor
 from recorder.journal import Journal, open_journal
-from recorder.journal.migrate import current_revision, head_revision, upgrade
 from recorder.replay import Replayer
-from recorder.sim.faults import FaultKind
-from recorder.sim.session import ScheduledFault, Session, SessionConfig
 from recorder.venues.lx import lx1_pb2 as pb
-from recorder.venues.lx.codec import frame_meta
 
-BOT = "client-1"
 TARGET = 150_000
 
 
 class NoOp(NullProcessor):
     """Every handler returns at once (``on_call`` does nothing)."""
-
-
-def sim_config(seed: int) -> SessionConfig:
-    """One bot trading among 6 background bots on 4 contracts; restarts and faults throughout."""
-    steps = 10_000_000
-    faults: list[ScheduledFault] = []
-    for at in range(20_000, steps, 40_000):
-        faults.append(ScheduledFault(at, FaultKind.DROP_NEXT, BOT, count=8))
-        faults.append(ScheduledFault(at + 20_000, FaultKind.DROP_MARKET, count=2))
-    return SessionConfig(
-        seed=seed, steps=steps, contracts=4, clients=1, makers=4, takers=2, client_share=0.25,
-        heartbeat_every=50, restart_at=tuple(range(300_000, steps, 300_000)), faults=tuple(faults),
-    )  # fmt: skip
-
-
-def generate(path: Path, frames: int, seed: int = 7) -> None:
-    """Write the first ``frames`` frames the bot sees and sends into a new journal at ``path``."""
-    logging.getLogger("recorder.sim").setLevel(logging.ERROR)
-    tmp = path.with_suffix(".partial")
-    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        stale.unlink(missing_ok=True)
-    session = Session(sim_config(seed))
-    written = 0
-    with open_journal(tmp, durability="fast", create=True) as j:
-        sid = j.start_session(venue="lx1", capture_point="bench", participant=BOT)
-        batch: list[FrameRecord] = []
-        while written + len(batch) < frames:
-            for f in session.step():
-                if f.participant not in (None, BOT):
-                    continue
-                try:
-                    m = frame_meta(f.data)
-                    meta = (m.run_id, m.seq, m.mid, m.kind, m.is_replay, 0)
-                except RemoteProtocolError:
-                    meta = ("", 0, "", "", False, int(FrameFlag.MALFORMED))
-                batch.append(FrameRecord(sid, f.channel, f.direction, f.wall_ns, f.mono_ns,
-                                         *meta, f.data))  # fmt: skip
-            if len(batch) >= 5000:
-                take = batch[: frames - written]
-                j.append(take)
-                written += len(take)
-                batch = []
-        if written < frames:
-            j.append(batch[: frames - written])
-        j.end_session(sid, "bench journal complete")
-    tmp.rename(path)
-    for suffix in ("-wal", "-shm", "-writer.lock"):
-        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-
-
-def journal_for(workdir: Path, frames: int) -> Path:
-    """The cached journal of ``frames`` frames (generated on first use)."""
-    path = workdir / f"replay-{frames}.journal"
-    if path.exists():
-        if current_revision(path) != head_revision():  # before apsw opens it (rule 5)
-            print(f"upgrading {path} to the current schema ...", flush=True)
-            upgrade(path)
-    else:
-        t = time.perf_counter()
-        print(f"generating {frames:,} frames into {path} ...", flush=True)
-        generate(path, frames)
-        print(f"  done in {time.perf_counter() - t:.1f} s", flush=True)
-    return path
 
 
 def scan(j: Journal) -> int:
@@ -154,7 +84,7 @@ def main() -> None:
     frames = args.frames or (100_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    path = journal_for(args.workdir, frames)
+    path = journal_for(frames, args.workdir)
     measures: dict[str, Callable[[Journal], int]] = {
         "scan only (Journal.rows)": scan,
         "scan + protobuf parse": scan_parse,
