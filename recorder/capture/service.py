@@ -321,7 +321,6 @@ class CaptureService:
     def _read_bots(self, records: list[FrameRecord], parts: dict[int, list[bytes]]) -> list[bytes]:
         router = self._router
         recv = router.recv
-        more = router.getsockopt
         sid = self.session_id
         known = self._rids
         rids: list[bytes] = []
@@ -338,25 +337,7 @@ class CaptureService:
                 data = frame.bytes
                 event(log, logging.INFO, "bot seen", key=frame.get("User-Id"), rid=rid.hex())
                 known.add(rid)
-            flags = 0
-            if more(_RCVMORE):
-                several = [data]
-                while more(_RCVMORE):
-                    several.append(recv())
-                parts[i] = several
-                data = b"".join(several)
-                flags = _MULTIPART
-            records.append(
-                to_record(
-                    data,
-                    session_id=sid,
-                    channel=_ORDER,
-                    direction=_OUT,
-                    wall_ns=time.time_ns(),
-                    mono_ns=time.monotonic_ns(),
-                    flags=flags,
-                )
-            )
+            records.append(_record(router, data, i, parts, sid, _ORDER, _OUT))
             rids.append(rid)
         return rids
 
@@ -368,7 +349,6 @@ class CaptureService:
         parts: dict[int, list[bytes]],
     ) -> None:
         recv = sock.recv
-        more = sock.getsockopt
         sid = self.session_id
         base = len(records)
         for i in range(base, base + BURST):
@@ -376,25 +356,7 @@ class CaptureService:
                 data = recv(_NOBLOCK)
             except zmq.Again:
                 break
-            flags = 0
-            if more(_RCVMORE):
-                several = [data]
-                while more(_RCVMORE):
-                    several.append(recv())
-                parts[i] = several
-                data = b"".join(several)
-                flags = _MULTIPART
-            records.append(
-                to_record(
-                    data,
-                    session_id=sid,
-                    channel=channel,
-                    direction=_IN,
-                    wall_ns=time.time_ns(),
-                    mono_ns=time.monotonic_ns(),
-                    flags=flags,
-                )
-            )
+            records.append(_record(sock, data, i, parts, sid, channel, _IN))
 
     def _forward_up(
         self, records: list[FrameRecord], rids: list[bytes], parts: dict[int, list[bytes]]
@@ -606,3 +568,36 @@ class CaptureService:
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
+
+
+def _record(
+    sock: zmq.Socket[bytes],
+    data: bytes,
+    index: int,
+    parts: dict[int, list[bytes]],
+    session_id: int,
+    channel: Channel,
+    direction: Direction,
+) -> FrameRecord:
+    """The journal record of a message whose first part is ``data``.
+
+    A multi-part message (an LX/1 protocol error) is read whole, journaled joined and flagged
+    ``MULTIPART``; its parts are kept in ``parts[index]`` to be forwarded as they came.
+    """
+    flags = 0
+    if sock.getsockopt(_RCVMORE):
+        several = [data]
+        while sock.getsockopt(_RCVMORE):
+            several.append(sock.recv())
+        parts[index] = several
+        data = b"".join(several)
+        flags = _MULTIPART
+    return to_record(
+        data,
+        session_id=session_id,
+        channel=channel,
+        direction=direction,
+        wall_ns=time.time_ns(),
+        mono_ns=time.monotonic_ns(),
+        flags=flags,
+    )
