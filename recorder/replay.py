@@ -18,11 +18,12 @@ Theory of operation
 A live :class:`~recorder.client.Context` journals every frame before a handler sees it
 (ARCHITECTURE.md rule 1), so the journal holds, in order, everything its I/O thread acted on:
 each request as it went out, each inbound frame as it came in. The replayer walks the journal in
-position order and repeats the I/O thread's decisions with the SDK's own pieces — the
-:class:`~recorder.client.MessageIDStore` (S1/S2/S3 and ``prev_msg``), one
-:class:`~recorder.core.sequencing.StreamSequencer` per channel (gaps, duplicates, run changes)
-and the heartbeat watch's rules (:mod:`recorder.client.liveness`) — so the processor gets the
-same calls, with the same ``msg`` and ``prev_msg``, in the same order as the live bot did:
+position order and repeats the I/O thread's decisions with the SDK's own
+:class:`~recorder.client.dispatch.Dispatcher` — the :class:`~recorder.client.MessageIDStore`
+(S1/S2/S3 and ``prev_msg``), one :class:`~recorder.core.sequencing.StreamSequencer` per channel
+(gaps, duplicates, run changes) and the heartbeat watch (:mod:`recorder.client.liveness`) — so
+the processor gets the same calls, with the same ``msg`` and ``prev_msg``, in the same order as
+the live bot did:
 
 * an outbound request registers its mid in the store (a mid sent before is a resend of the
   same bytes: ignored, as the live store only re-sends them); the SDK's own requests
@@ -37,7 +38,7 @@ same calls, with the same ``msg`` and ``prev_msg``, in the same order as the liv
   ``silent_ms`` is the threshold (interval x factor), where the live value carries a
   millisecond or so of timer jitter.
 
-Sessions joined by a reconnect (``end_reason`` "order channel silent: reconnecting") belong to
+Sessions joined by a reconnect (``end_reason`` starting :data:`RECONNECT_REASON`) belong to
 one context and share its state; any other new session is a new context (a restarted bot) and
 starts from a fresh store and fresh sequencers. A window (``start``/``since``, a ``session_id``)
 is replayed after a silent warm-up over the frames before it, so the processor sees exactly
@@ -59,25 +60,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from recorder.client import IDStoreItem, MessageIDStore, MessageProcessor
-from recorder.client.recovery import classify
+from recorder.client import IDStoreItem, MessageProcessor
+from recorder.client.dispatch import ORDER_HANDLERS, RECONNECT_REASON, Dispatcher, Handlers
 from recorder.config import ClientConfig
 from recorder.core.frames import Channel, FrameFlag
-from recorder.core.mids import ReplyKind
+from recorder.core.mids import Reply, ReplyKind
 from recorder.core.projector import Projector
-from recorder.core.sequencing import (
-    Effect,
-    GapOpened,
-    Outcome,
-    Recovery,
-    RequestReplay,
-    RunChanged,
-    StreamSequencer,
-)
+from recorder.core.sequencing import Effect, GapOpened, RequestReplay, RunChanged, Step
 from recorder.core.state import State, View
 from recorder.errors import RecorderError, RemoteProtocolError
 from recorder.examples.processors import CallCounter, NullProcessor
@@ -100,22 +93,6 @@ __all__ = [
 log = logging.getLogger("recorder.replay")
 
 Envelope = pb.Envelope
-
-ORDER_HANDLERS: Final = {
-    "status": "handle_status_message",
-    "action_report": "handle_action_report",
-    "contract_detail": "handle_contract_detail",
-    "batch_acks": "handle_batch_message",
-    "book_state_snapshot": "handle_book_state_snapshot",
-    "open_orders_snapshot": "handle_open_orders",
-    "heartbeat": "handle_heartbeat",
-    "replay_done": "handle_replay_done",
-    "book_top": "handle_book_top",
-}
-"""Order-channel body → handler, as the live context dispatches (``recorder/client/context``)."""
-
-RECONNECT_REASON: Final = "order channel silent"
-"""How the SDK ends a session it replaces by a reconnect (the next session continues it)."""
 
 _MALFORMED = int(FrameFlag.MALFORMED)
 _MULTIPART = int(FrameFlag.MULTIPART)
@@ -148,63 +125,82 @@ class ReplayResult:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-class _Watch:
-    """One channel's silence watch (the rules of :class:`~recorder.client.liveness.LivenessWatch`,
-    with the order channel's silence taken from the journal's sessions)."""
-
-    __slots__ = ("available", "interval_ns", "last_ns")
-
-    def __init__(self, interval_ns: int, now_ns: int) -> None:
-        self.interval_ns = interval_ns
-        self.last_ns = now_ns
-        self.available = True
-
-
-class _ReplayStore(MessageIDStore):
-    """The SDK's MID store, minus the thread wake-ups: nobody waits on a replayed item."""
-
-    def signal(self) -> None:
-        """Forget the items that changed (the live store sets their events here)."""
-        self._signals.clear()
-
-
 class _Lane:
-    """The dispatch state of one live context: a chain of sessions joined by reconnects."""
+    """The dispatch state of one live context: a chain of sessions joined by reconnects.
 
-    __slots__ = (
-        "bound",
-        "expected",
-        "market_joined",
-        "market_seq",
-        "market_watch",
-        "order_seq",
-        "order_watch",
-        "replays",
-        "run_id",
-        "sent",
-        "session_id",
-        "store",
-        "watches",
-    )
+    It is its dispatcher's port: the SDK's own requests are in the journal, so of the
+    sequencer's effects only ``handle_gap``, the run change and the replay bookkeeping remain.
+    """
 
-    def __init__(self, cc: ClientConfig) -> None:
-        self.store = _ReplayStore(cc.ack_timeout_ms * 1_000_000, cc.backoff_cap_ms * 1_000_000)
-        self.order_seq: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
-        self.market_seq: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
-        self.watches: dict[Channel, _Watch] = {}
-        """The silence watches (made at the context's first frame)."""
-        self.order_watch = self.market_watch = _Watch(0, 0)
+    __slots__ = ("bound", "dispatcher", "expected", "replays", "sent", "session_id")
+
+    def __init__(self, handlers: Handlers, cc: ClientConfig, now: int) -> None:
+        self.dispatcher = Dispatcher(handlers, cc, self, now, wake=False)
         self.bound = 0
         """A lower bound of the next timer-driven silence deadline (0: recompute)."""
         self.session_id = 0
         self.sent: set[str] = set()
         """Every mid this context sent (a mid seen again going out is a resend)."""
-        self.run_id = ""
-        self.market_joined = False
         self.expected: list[tuple[str, int, int]] = []
         """Replays the sequencer asked for, not yet seen going out."""
         self.replays: dict[str, tuple[str, int, int]] = {}
         """The SDK's own ``MessageReplay`` mids and their ranges."""
+
+    # ------------------------------------------------------------------ DispatchPort
+
+    def arrived(self, channel: Channel, available: bool, joined: bool) -> None:
+        if available:
+            self.bound = 0
+
+    def sequenced(
+        self, channel: Channel, envelope: Envelope, run: str, high: int, step: Step[None]
+    ) -> None:
+        if step.effects:
+            self.effects(channel, step.effects)
+
+    def market_seen(self, envelope: Envelope, body: str) -> None:
+        pass
+
+    def order_handled(self, envelope: Envelope, body: str, reply: Reply | None) -> None:
+        mid = envelope.mid
+        if (
+            reply is not None
+            and reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT)
+            and mid in self.replays
+        ):
+            self._replay_finished(mid, envelope)
+
+    def order_done(self) -> None:
+        pass
+
+    def run_changed(self, previous: str, new: str, released: int) -> None:
+        pass
+
+    # ------------------------------------------------------------------ the effects
+
+    def effects(self, channel: Channel, effects: tuple[Effect, ...]) -> None:
+        """The sequencer's effects, as far as a replay carries them out."""
+        dispatcher = self.dispatcher
+        for effect in effects:
+            if isinstance(effect, GapOpened):
+                dispatcher.gap(channel, effect.run_id, effect.from_seq, effect.to_seq)
+            elif isinstance(effect, RequestReplay):
+                self.expected.append((effect.run_id, effect.from_seq, effect.to_seq))
+            elif isinstance(effect, RunChanged):
+                dispatcher.run_change(effect.old_run_id, effect.new_run_id)
+
+    def _replay_finished(self, mid: str, envelope: Envelope) -> None:
+        run_id, _, to_seq = self.replays.pop(mid)
+        if envelope.WhichOneof("body") == "replay_done":
+            done = envelope.replay_done
+            if not done.complete and done.to_seq < to_seq:
+                self.expected.append((run_id, done.to_seq + 1, to_seq))
+                return
+        seqr = self.dispatcher.order_seq
+        if seqr.run_id != run_id:
+            return
+        if any(g.from_seq <= to_seq for g in seqr.open_gaps):
+            self.effects(Channel.ORDER, seqr.abandon(up_to=to_seq).effects)
 
 
 class Replayer:
@@ -239,7 +235,7 @@ class Replayer:
         if speed is not None and speed <= 0:
             raise ReplayError(f"speed must be positive (1 = as recorded), not {speed}")
         self.journal = journal
-        self.processor = _build(processor, self)
+        self._handlers = Handlers(_build(processor, self), log)
         self.processor.context = self  # type: ignore[assignment]  # the replay's context
         self.client_config = client_config or ClientConfig()
         self.speed = speed
@@ -266,11 +262,24 @@ class Replayer:
         """The journal row being replayed."""
         self.submitted: list[IDStoreItem] = []
         """Requests the processor submitted (``Commands(context)``); nothing is sent."""
-        self.handler_errors = 0
         self._soon: list[Callable[[], object]] = []
         self._silent = NullProcessor()
 
     # ------------------------------------------------------------------ the context face
+
+    @property
+    def processor(self) -> MessageProcessor:
+        """The processor being fed (a silent one during the warm-up)."""
+        return self._handlers.processor
+
+    @processor.setter
+    def processor(self, value: MessageProcessor) -> None:
+        self._handlers.processor = value
+
+    @property
+    def handler_errors(self) -> int:
+        """Handler calls that raised so far (each reported to ``handle_handler_error``)."""
+        return self._handlers.errors
 
     @property
     def position(self) -> int:
@@ -368,10 +377,12 @@ class Replayer:
         """Dispatch rows ``first..last``; yield each one of ``session_id`` (all when None).
 
         The hot path — an in-order market frame of the current run while both channels are
-        alive, most of a journal — is inlined; it does exactly what :meth:`_inbound` does.
+        alive, most of a journal — is inlined; it does exactly what
+        :meth:`Dispatcher.inbound <recorder.client.dispatch.Dispatcher.inbound>` does.
         """
         projectors = self._projectors
-        lane = _Lane(self.client_config)
+        handlers = self._handlers
+        lane = _Lane(handlers, self.client_config, 0)
         lane_session = -1
         parse = _parse
         for row in self.journal.rows(first, last + 1):
@@ -386,41 +397,41 @@ class Replayer:
                     continue
                 lane_session = row[1]
                 lane = self._lane(lane_session, row[5])
-            if row[2] == "market" and not row[11] and row[5] < lane.bound and lane.market_joined:
+            dispatcher = lane.dispatcher
+            if (
+                row[2] == "market"
+                and not row[11]
+                and row[5] < lane.bound
+                and dispatcher.market_joined
+            ):
                 try:
                     envelope = parse(row[12])
                 except DecodeError:
                     self._dispatch(lane, row)
                     yield row
                     continue
-                seqr = lane.market_seq
+                seqr = dispatcher.market_seq
                 seq = envelope.seq
-                body = envelope.WhichOneof("body")
+                body = envelope.WhichOneof("body") or ""
+                liveness = dispatcher.liveness
                 if (
                     body != "heartbeat"
                     and seq == seqr.high + 1
                     and seqr.is_fast(seq, envelope.run_id)
-                    and lane.market_watch.available
-                    and lane.run_id
+                    and liveness.available(Channel.MARKET)
+                    and dispatcher.run_id
                 ):
-                    lane.market_watch.last_ns = row[5]
+                    liveness.heard(Channel.MARKET, row[5])
                     seqr.high = seq
-                    processor = self.processor
-                    try:
-                        if body == "action_report":
-                            processor.handle_public_report(envelope)
-                        elif body == "book_top":
-                            processor.handle_book_top(envelope, None)
-                    except Exception as exc:
-                        self._failed(envelope.mid, exc)
+                    dispatcher.market(envelope, body)
                 else:
-                    self._inbound(lane, envelope, True, row[5])
+                    self._inbound(lane, envelope, Channel.MARKET, row[5])
             else:
                 self._dispatch(lane, row)
             if self._soon:
                 soon, self._soon = self._soon, []
                 for fn in soon:
-                    self._guard("", fn)
+                    handlers.guard("", fn)
             yield row
 
     def _silently(self, row: RawRow) -> None:
@@ -433,15 +444,9 @@ class Replayer:
     def _lane(self, session_id: int, mono_ns: int) -> _Lane:
         key = self._chain.get(session_id, session_id)
         lane = self._lanes.get(key)
-        cc = self.client_config
         if lane is None:
-            lane = self._lanes[key] = _Lane(cc)
+            lane = self._lanes[key] = _Lane(self._handlers, self.client_config, mono_ns)
             self._take_over(lane, session_id)
-        if not lane.watches:
-            interval = cc.default_heartbeat_ms * 1_000_000
-            lane.watches = {ch: _Watch(interval, mono_ns) for ch in Channel}
-            lane.order_watch = lane.watches[Channel.ORDER]
-            lane.market_watch = lane.watches[Channel.MARKET]
         elif lane.session_id != session_id:
             self._reconnected(lane, mono_ns)
         lane.session_id = session_id
@@ -457,29 +462,27 @@ class Replayer:
                 continue
             if (other.participant, other.capture_point) != (me.participant, me.capture_point):
                 continue
-            before = self._lanes[key]
-            lane.order_seq.restore(before.order_seq.snapshot(lambda _: None), lambda _: None)
-            lane.run_id = before.run_id
+            before, mine = self._lanes[key].dispatcher, lane.dispatcher
+            mine.order_seq.restore(before.order_seq.snapshot(lambda _: None), lambda _: None)
+            mine.run_id = before.run_id
             return
-
-    def _deadline(self, watch: _Watch) -> int:
-        return watch.last_ns + watch.interval_ns * self.client_config.heartbeat_factor
 
     def _reconnected(self, lane: _Lane, mono: int) -> None:
         """A session of this context ended to reconnect: the order channel went silent then."""
-        order = lane.watches[Channel.ORDER]
-        if order.available:
-            fired = self._deadline(order)
+        liveness = lane.dispatcher.liveness
+        if liveness.available(Channel.ORDER):
+            fired = liveness.deadline(Channel.ORDER)
             self._poll(lane, fired - 1)
             self._fire(lane, fired)
-        order.last_ns = mono  # the new connection's silence counts from here
+        liveness.restart(Channel.ORDER, mono)  # the new connection's silence counts from here
         lane.bound = 0
 
     def _poll(self, lane: _Lane, mono: int) -> None:
         """Fire the timer-driven silences due by ``mono``, each at its own deadline."""
         timed = (Channel.MARKET,) if self.client_config.reconnect else tuple(Channel)
+        liveness = lane.dispatcher.liveness
         while True:
-            due = [self._deadline(w) for ch in timed if (w := lane.watches[ch]).available]
+            due = [liveness.deadline(ch) for ch in timed if liveness.available(ch)]
             deadline = min(due) if due else _NEVER
             if deadline > mono:
                 lane.bound = deadline
@@ -488,15 +491,9 @@ class Replayer:
 
     def _fire(self, lane: _Lane, now: int) -> None:
         """``LivenessWatch.poll(now)``: every available channel past its deadline goes silent."""
-        for channel, watch in lane.watches.items():
-            if watch.available and now >= self._deadline(watch):
-                watch.available = False
-                self._guard(
-                    "",
-                    self.processor.handle_exchange_unavailable,
-                    channel,
-                    (now - watch.last_ns) // 1_000_000,
-                )
+        dispatcher = lane.dispatcher
+        for channel, silent_ns in dispatcher.liveness.poll(now):
+            dispatcher.unavailable(channel, silent_ns)
 
     # ------------------------------------------------------------------ one frame
 
@@ -515,9 +512,13 @@ class Replayer:
             envelope = _parse(row[12])
         except DecodeError as exc:
             error = RemoteProtocolError(f"not an LX/1 envelope: {exc}", row[12])
-            self._guard("", self.processor.handle_protocol_error, row[12], error)
+            self._protocol_error(row[12], error)
             return
-        self._inbound(lane, envelope, row[2] == "market", mono)
+        self._inbound(lane, envelope, Channel(row[2]), mono)
+
+    def _protocol_error(self, data: bytes, error: RemoteProtocolError) -> None:
+        handlers = self._handlers
+        handlers.guard("", handlers.processor.handle_protocol_error, data, error)
 
     def _flagged(self, lane: _Lane, row: RawRow) -> None:
         """A frame journaled with flags: malformed bytes, or a multi-part message."""
@@ -531,65 +532,19 @@ class Replayer:
         elif flags & _MULTIPART:
             error = RemoteProtocolError(f"a {len(data)}-byte message of several frames", data)
         else:
-            self._inbound(lane, _parse(data), row[2] == "market", row[5])
+            self._inbound(lane, _parse(data), Channel(row[2]), row[5])
             return
-        self._guard("", self.processor.handle_protocol_error, data, error)
+        self._protocol_error(data, error)
 
-    def _inbound(self, lane: _Lane, envelope: Envelope, market: bool, mono: int) -> None:
-        """One decoded inbound frame, as the live context's ``_on_envelope``."""
-        body = envelope.WhichOneof("body") or ""
-        watch = lane.market_watch if market else lane.order_watch
-        watch.last_ns = mono
-        if body == "heartbeat" and envelope.heartbeat.interval_ms:
-            watch.interval_ns = envelope.heartbeat.interval_ms * 1_000_000
+    def _inbound(self, lane: _Lane, envelope: Envelope, channel: Channel, mono: int) -> None:
+        """One decoded inbound frame: the live context's dispatch, at the journaled clock."""
+        if envelope.WhichOneof("body") == "heartbeat" and envelope.heartbeat.interval_ms:
             lane.bound = 0  # the deadline may have moved earlier
-        if not watch.available:
-            watch.available = True
-            lane.bound = 0
-            channel = Channel.MARKET if market else Channel.ORDER
-            self._guard("", self.processor.handle_exchange_available, channel)
-        seq, run_id = envelope.seq, envelope.run_id
-        if not lane.run_id:
-            lane.run_id = run_id
-        if not market:
-            seqr = lane.order_seq
-            if seqr.is_fast(seq, run_id):
-                seqr.high = seq
-            else:
-                step = seqr.observe(seq, run_id, envelope.is_replay, None)
-                if step.effects:
-                    self._effects(lane, Channel.ORDER, step.effects)
-                if step.outcome is not Outcome.DELIVERED:
-                    return
-            self._order(lane, envelope, body, mono)
-            return
-        seqr = lane.market_seq
-        if not lane.market_joined:
-            lane.market_joined = True
-            seqr.run_id = run_id  # joined mid-run: no gap before us
-            seqr.high = max(seq - 1, 0)
-        if seqr.is_fast(seq, run_id):
-            seqr.high = seq
-        else:
-            step = seqr.observe(seq, run_id, envelope.is_replay, None)
-            if step.effects:
-                self._effects(lane, Channel.MARKET, step.effects)
-            if step.outcome is not Outcome.DELIVERED:
-                return
-        processor = self.processor
-        try:
-            if body == "action_report":
-                processor.handle_public_report(envelope)
-            elif body == "book_top":
-                processor.handle_book_top(envelope, None)
-            elif body == "heartbeat":
-                processor.handle_heartbeat(envelope, None)
-        except Exception as exc:
-            self._failed(envelope.mid, exc)
+        lane.dispatcher.inbound(envelope, channel, mono)
 
     def _outbound(self, lane: _Lane, row: RawRow, mono: int) -> None:
         envelope = _parse(row[12])
-        store = lane.store
+        store = lane.dispatcher.store
         mid = envelope.mid
         if not mid or mid in lane.sent:
             return  # a resend: the same bytes again
@@ -610,85 +565,6 @@ class Replayer:
         except ValueError:
             return  # an inner mid already in flight: the live store refused it too
         store.mark_sent(item, envelope, mono)
-
-    def _order(self, lane: _Lane, envelope: Envelope, body: str, now: int) -> None:
-        reply = classify(envelope)
-        prev = None
-        store = lane.store
-        if reply is not None:
-            _, prev, _ = store.on_reply(envelope, reply, now)
-        mid = envelope.mid
-        name = ORDER_HANDLERS.get(body)
-        if name is not None:
-            try:
-                getattr(self.processor, name)(envelope, prev)
-            except Exception as exc:
-                self._failed(mid, exc)
-        store.signal()
-        if (
-            reply is not None
-            and reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT)
-            and mid in lane.replays
-        ):
-            self._replay_finished(lane, mid, envelope)
-
-    def _replay_finished(self, lane: _Lane, mid: str, envelope: Envelope) -> None:
-        run_id, _, to_seq = lane.replays.pop(mid)
-        if envelope.WhichOneof("body") == "replay_done":
-            done = envelope.replay_done
-            if not done.complete and done.to_seq < to_seq:
-                lane.expected.append((run_id, done.to_seq + 1, to_seq))
-                return
-        seqr = lane.order_seq
-        if seqr.run_id != run_id:
-            return
-        if any(g.from_seq <= to_seq for g in seqr.open_gaps):
-            self._effects(lane, Channel.ORDER, seqr.abandon(up_to=to_seq).effects)
-
-    def _effects(self, lane: _Lane, channel: Channel, effects: tuple[Effect, ...]) -> None:
-        for effect in effects:
-            if isinstance(effect, GapOpened):
-                self._guard(
-                    "",
-                    self.processor.handle_gap,
-                    channel,
-                    effect.run_id,
-                    effect.from_seq,
-                    effect.to_seq,
-                )
-            elif isinstance(effect, RequestReplay):
-                lane.expected.append((effect.run_id, effect.from_seq, effect.to_seq))
-            elif isinstance(effect, RunChanged):
-                self._run_change(lane, effect.old_run_id, effect.new_run_id)
-
-    def _run_change(self, lane: _Lane, old: str, new: str) -> None:
-        if new == lane.run_id:
-            return  # the other channel saw it first
-        previous = lane.run_id or old
-        lane.run_id = new
-        store = lane.store
-        store.apply(store.tracker.release_run(previous))
-        self._guard("", self.processor.handle_run_change, new, previous)
-        store.signal()
-
-    def _guard(self, mid: str, fn: Callable[..., object], *args: object) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:
-            if fn == self.processor.handle_handler_error:
-                self.handler_errors += 1
-                log.exception("handle_handler_error raised while replaying mid %r", mid)
-                return
-            self._failed(mid, exc)
-
-    def _failed(self, mid: str, exc: Exception) -> None:
-        """A handler raised: log it and tell ``handle_handler_error``, as the live context does."""
-        self.handler_errors += 1
-        log.error("a handler raised while replaying mid %r", mid, exc_info=exc)
-        try:
-            self.processor.handle_handler_error(mid, exc)
-        except Exception:
-            log.exception("handle_handler_error raised too")
 
 
 def _chains(sessions: list[Session]) -> dict[int, int]:

@@ -38,17 +38,17 @@ from typing import Final
 import zmq
 
 from recorder.client import recovery
-from recorder.client.liveness import LivenessWatch
+from recorder.client.dispatch import RECONNECT_REASON, Dispatcher, Handlers
 from recorder.client.processor import MessageProcessor
 from recorder.client.reconcile import Reconciler, ReconcileReport
 from recorder.client.store import IDStoreItem, MessageIDStore
 from recorder.client.tap import Tap
 from recorder.config import ClientConfig, Config, load_config
 from recorder.core.frames import Channel, Direction, FrameFlag
-from recorder.core.mids import ReplyKind, Resend
+from recorder.core.mids import Reply, ReplyKind, Resend
 from recorder.core.orders import Order
 from recorder.core.recovery import Trigger
-from recorder.core.sequencing import Outcome, Recovery, StreamSequencer
+from recorder.core.sequencing import Outcome, Step
 from recorder.errors import ClientClosedError, ClientError, RemoteProtocolError
 from recorder.journal import Journal, open_journal
 from recorder.venues.lx import lx1_pb2 as pb
@@ -68,17 +68,6 @@ FROM_CONFIG: Final = _FromConfig()
 """``journal=FROM_CONFIG`` (the default): open ``[journal] path`` with its durability."""
 
 _BURST = 256
-_ORDER_HANDLERS: Final = {
-    "status": "handle_status_message",
-    "action_report": "handle_action_report",
-    "contract_detail": "handle_contract_detail",
-    "batch_acks": "handle_batch_message",
-    "book_state_snapshot": "handle_book_state_snapshot",
-    "open_orders_snapshot": "handle_open_orders",
-    "heartbeat": "handle_heartbeat",
-    "replay_done": "handle_replay_done",
-    "book_top": "handle_book_top",
-}
 
 
 class Context:
@@ -120,22 +109,22 @@ class Context:
         self.participant = client_public.decode("ascii")
         processor = processor_cls() if isinstance(processor_cls, type) else processor_cls
         processor.context = self
-        self.processor: MessageProcessor = processor
+        self.handlers = Handlers(processor, log)
+        """The processor, and how its handlers are called (errors reported)."""
         opened, owns = _open(journal, config)
         self.tap = Tap(opened, self.participant, owns=owns)
-        cc = self.client_config
-        self.store = MessageIDStore(cc.ack_timeout_ms * 1_000_000, cc.backoff_cap_ms * 1_000_000)
+        self.dispatcher = dispatcher = Dispatcher(
+            self.handlers, self.client_config, _Port(self), time.monotonic_ns()
+        )
+        """The per-frame decisions (store, sequencers, heartbeat watch, run)."""
+        self.store: MessageIDStore = dispatcher.store
+        self.order_seq = dispatcher.order_seq
+        self.market_seq = dispatcher.market_seq
+        self.liveness = dispatcher.liveness
         self.error: BaseException | None = None
         """The fatal error that stopped the context, if any."""
-        self.run_id = ""
-        """The exchange run this context is in ("" before the first message)."""
-        self.order_seq: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
-        self.market_seq: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
         self.contracts: set[int] = set()
         """Contract ids seen (details, reports, tops): the books resynced after a market gap."""
-        self.liveness = LivenessWatch(
-            cc.default_heartbeat_ms, cc.heartbeat_factor, time.monotonic_ns()
-        )
         self.gaps = recovery.GapBook(self)
         self.reconciler = Reconciler(self)
         """The local state (a live projection of the journal) and its reconciliation."""
@@ -148,7 +137,24 @@ class Context:
         self._thread: threading.Thread | None = None
         self._zctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._out_seq = 0
-        self._market_joined = False
+
+    @property
+    def processor(self) -> MessageProcessor:
+        """The bot's :class:`MessageProcessor`."""
+        return self.handlers.processor
+
+    @processor.setter
+    def processor(self, value: MessageProcessor) -> None:
+        self.handlers.processor = value
+
+    @property
+    def run_id(self) -> str:
+        """The exchange run this context is in ("" before the first message)."""
+        return self.dispatcher.run_id
+
+    @run_id.setter
+    def run_id(self, value: str) -> None:
+        self.dispatcher.run_id = value
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -353,9 +359,7 @@ class Context:
         if self.client_config.reconnect and self.liveness.silent_again(Channel.ORDER, now):
             self._reconnect_order()  # the last reconnection was cut too: try again
         for channel, silent_ns in self.liveness.poll(now):
-            self._guard(
-                "", self.processor.handle_exchange_unavailable, channel, silent_ns // 1_000_000
-            )
+            self.dispatcher.unavailable(channel, silent_ns)
             if channel is Channel.ORDER and self.client_config.reconnect:
                 self._reconnect_order()
 
@@ -406,7 +410,7 @@ class Context:
 
     def _reconnect_order(self) -> None:
         log.warning("order channel silent: reconnecting to %s", self.endpoint)
-        self.tap.end_session("order channel silent: reconnecting")
+        self.tap.end_session(f"{RECONNECT_REASON}: reconnecting")
         self._poller.unregister(self._dealer)
         self._dealer.close(linger=0)
         self._dealer = self._socket(zmq.DEALER, self.endpoint)
@@ -457,142 +461,92 @@ class Context:
                 assert error is not None
                 self._guard("", self.processor.handle_protocol_error, data, error)
             else:
-                self._on_envelope(envelope, channel)
-
-    def _on_envelope(self, envelope: Envelope, channel: Channel) -> None:
-        now = time.monotonic_ns()
-        body = envelope.WhichOneof("body")
-        interval = envelope.heartbeat.interval_ms if body == "heartbeat" else 0
-        available = self.liveness.heard(channel, now, interval)
-        if available:
-            self._guard("", self.processor.handle_exchange_available, channel)
-        if not self.run_id:
-            self.run_id = envelope.run_id
-        if channel is Channel.ORDER:
-            reconciler = self.reconciler
-            reconciler.on_order_message()
-            if available:
-                reconciler.begin(Trigger.AVAILABLE)
-            seqr = self.order_seq
-            run, high = seqr.run_id, seqr.high
-            step = seqr.observe(envelope.seq, envelope.run_id, envelope.is_replay, None)
-            self._note_run(Channel.ORDER, run, high, envelope, step.outcome)
-            if step.effects:
-                self.gaps.effects(Channel.ORDER, step.effects)
-            if step.outcome is Outcome.DELIVERED:
-                self._dispatch_order(envelope, body or "", now)
-            if reconciler.active:
-                reconciler.check()
-        else:
-            if not self._market_joined:
-                self._market_joined = True
-                self.market_seq.run_id = envelope.run_id  # joined mid-run: no gap before us
-                self.market_seq.high = max(envelope.seq - 1, 0)
-                self.reconciler.on_market_joined()
-            seqr = self.market_seq
-            run, high = seqr.run_id, seqr.high
-            step = seqr.observe(envelope.seq, envelope.run_id, envelope.is_replay, None)
-            self._note_run(Channel.MARKET, run, high, envelope, step.outcome)
-            if step.effects:
-                self.gaps.effects(Channel.MARKET, step.effects)
-            if step.outcome is Outcome.DELIVERED:
-                self._dispatch_market(envelope, body or "")
+                self.dispatcher.inbound(envelope, channel, time.monotonic_ns())
 
     def _open_order_gaps(self) -> list[tuple[int, int]]:
         return [(g.from_seq, g.to_seq) for g in self.order_seq.open_gaps]
 
-    def _note_run(
-        self, channel: Channel, run: str, high: int, envelope: Envelope, outcome: Outcome
-    ) -> None:
-        """Keep each replaced run's last seq, so late frames of it show their holes."""
-        if outcome is Outcome.STALE:
-            self.gaps.stale(channel, envelope.run_id, envelope.seq)
-        elif run and envelope.run_id != run:
-            self.gaps.past_high[(channel, run)] = high
-
-    def _dispatch_order(self, envelope: Envelope, body: str, now: int) -> None:
-        processor = self.processor
-        reply = recovery.classify(envelope)
-        item = prev = None
-        if reply is not None:
-            item, prev, _ = self.store.on_reply(envelope, reply, now)
-        mid = envelope.mid
-        name = _ORDER_HANDLERS.get(body)
-        if name is None:
-            log.warning("unexpected %s on the order channel (mid %s)", body, mid)
-        else:
-            self._guard(mid, getattr(processor, name), envelope, prev)
-        if item is not None and item._callback is not None:
-            self._deliver(item)
-        self.store.signal()
-        if body == "open_orders_snapshot":
-            self.reconciler.on_snapshot(envelope)
-        elif body == "book_state_snapshot":
-            self.reconciler.resyncing.discard(envelope.book_state_snapshot.contract_id)
-        elif body == "contract_detail":
-            self.contracts.add(envelope.contract_detail.contract_id)
-            self.reconciler.on_contract(envelope.contract_detail.contract_id)
-        elif body == "action_report":
-            self.contracts.add(envelope.action_report.contract_id)
-        if reply is not None and self.gaps.replaying(mid):
-            if reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT):
-                self.gaps.replay_finished(mid, envelope)
-            elif reply.kind is ReplyKind.ACK and envelope.status.duplicate:
-                self.gaps.reissue(mid)
-
-    def _dispatch_market(self, envelope: Envelope, body: str) -> None:
-        processor = self.processor
-        mid = envelope.mid
-        if body == "action_report":
-            cid = envelope.action_report.contract_id
-            self.contracts.add(cid)
-            self.reconciler.watch_clock(cid)
-            self._guard(mid, processor.handle_public_report, envelope)
-        elif body == "book_top":
-            self.contracts.add(envelope.book_top.contract_id)
-            self._guard(mid, processor.handle_book_top, envelope, None)
-        elif body == "heartbeat":
-            self._guard(mid, processor.handle_heartbeat, envelope, None)
-        else:
-            log.warning("unexpected %s on the market channel", body)
-
     def _deliver(self, item: IDStoreItem) -> None:
-        callback, pending = item._pending_calls()
-        if callback is None:
-            return
-        for msg, prev in pending:
-            self._guard(item.mid, callback, msg, prev)
+        self.handlers.deliver(item)
 
     def _guard(self, mid: str, fn: Callable[..., object], *args: object) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:
-            name = getattr(fn, "__qualname__", repr(fn))
-            log.exception("%s raised while handling mid %r", name, mid)
-            if fn is self.processor.handle_handler_error:
-                return
-            try:
-                self.processor.handle_handler_error(mid, exc)
-            except Exception:
-                log.exception("handle_handler_error raised too")
+        self.handlers.guard(mid, fn, *args)
 
     def run_change(self, old: str, new: str) -> None:
         """The exchange run changed (I/O thread): release the old run's mids, tell the bot."""
-        if new == self.run_id:
-            return  # already handled (the other channel saw it first)
-        previous = self.run_id or old
-        self.run_id = new
-        released = self.store.tracker.release_run(previous)
-        self.store.apply(released)
+        self.dispatcher.run_change(old, new)
+
+
+class _Port:
+    """The context's side of dispatch (:class:`~recorder.client.dispatch.DispatchPort`): the
+    gap ledger and recovery, the reconciler, the contracts seen."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, context: Context) -> None:
+        self._ctx = context
+
+    def arrived(self, channel: Channel, available: bool, joined: bool) -> None:
+        reconciler = self._ctx.reconciler
+        if channel is Channel.ORDER:
+            reconciler.on_order_message()
+            if available:
+                reconciler.begin(Trigger.AVAILABLE)
+        elif joined:
+            reconciler.on_market_joined()
+
+    def sequenced(
+        self, channel: Channel, envelope: Envelope, run: str, high: int, step: Step[None]
+    ) -> None:
+        """Keep each replaced run's last seq, so late frames of it show their holes."""
+        gaps = self._ctx.gaps
+        if step.outcome is Outcome.STALE:
+            gaps.stale(channel, envelope.run_id, envelope.seq)
+        elif run and envelope.run_id != run:
+            gaps.past_high[(channel, run)] = high
+        if step.effects:
+            gaps.effects(channel, step.effects)
+
+    def market_seen(self, envelope: Envelope, body: str) -> None:
+        ctx = self._ctx
+        if body == "action_report":
+            cid = envelope.action_report.contract_id
+            ctx.contracts.add(cid)
+            ctx.reconciler.watch_clock(cid)
+        elif body == "book_top":
+            ctx.contracts.add(envelope.book_top.contract_id)
+
+    def order_handled(self, envelope: Envelope, body: str, reply: Reply | None) -> None:
+        ctx = self._ctx
+        if body == "open_orders_snapshot":
+            ctx.reconciler.on_snapshot(envelope)
+        elif body == "book_state_snapshot":
+            ctx.reconciler.resyncing.discard(envelope.book_state_snapshot.contract_id)
+        elif body == "contract_detail":
+            ctx.contracts.add(envelope.contract_detail.contract_id)
+            ctx.reconciler.on_contract(envelope.contract_detail.contract_id)
+        elif body == "action_report":
+            ctx.contracts.add(envelope.action_report.contract_id)
+        mid = envelope.mid
+        if reply is not None and ctx.gaps.replaying(mid):
+            if reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT):
+                ctx.gaps.replay_finished(mid, envelope)
+            elif reply.kind is ReplyKind.ACK and envelope.status.duplicate:
+                ctx.gaps.reissue(mid)
+
+    def order_done(self) -> None:
+        reconciler = self._ctx.reconciler
+        if reconciler.active:
+            reconciler.check()
+
+    def run_changed(self, previous: str, new: str, released: int) -> None:
         log.warning(
             "run change %s -> %s: %d in-flight request(s) of the old run released",
             previous[:8],
             new[:8],
-            len(released),
+            released,
         )
-        self._guard("", self.processor.handle_run_change, new, previous)
-        self.store.signal()
-        self.reconciler.on_run_change(previous, new)
+        self._ctx.reconciler.on_run_change(previous, new)
 
 
 def _open(

@@ -191,13 +191,15 @@ def classify(envelope: Envelope) -> Reply | None:
 class MessageIDStore:
     """The in-flight requests of one context (see the module docstring)."""
 
-    def __init__(self, ack_timeout_ns: int, backoff_cap_ns: int) -> None:
+    def __init__(self, ack_timeout_ns: int, backoff_cap_ns: int, *, wake: bool = True) -> None:
+        """``wake=False``: never set the items' events (a replay: no thread waits on them)."""
         self.tracker = MidTracker(ack_timeout_ns, backoff_cap_ns)
         """The pure S1/S2/S3 machine (touched by the I/O thread only)."""
         self._items: dict[str, IDStoreItem] = {}
         self._prev: dict[str, Envelope] = {}
         self._lock = threading.Lock()
         self._signals: list[IDStoreItem] = []
+        self._wake = wake
 
     # ------------------------------------------------------------------ reading (any thread)
 
@@ -316,6 +318,8 @@ class MessageIDStore:
     def signal(self) -> None:
         """Wake the threads waiting on items that changed (after their handlers ran)."""
         signals, self._signals = self._signals, []
+        if not self._wake:
+            return
         for item in signals:
             item._acked.set()
             if item.state is ItemState.FINISHED:

@@ -1,0 +1,257 @@
+"""Per-frame dispatch, sans-I/O: which handler gets an inbound message, and with what.
+
+One :class:`Dispatcher` holds a context's dispatch state — the MID store (S1/S2/S3 and
+``prev_msg``), one :class:`~recorder.core.sequencing.StreamSequencer` per channel, the heartbeat
+watch, the exchange run and whether the market channel was joined — and makes the decisions for
+every decoded inbound frame, in this order:
+
+heartbeat watch (``handle_exchange_available``) → run id → market join → sequencer (gaps,
+duplicates, stale frames, run changes) → MID store → the channel's handler → the item's callback.
+
+It does no I/O and reads no clock (``now`` is an argument). What the caller does around those
+decisions — journaling gaps, requesting replays, reconciling, reconnecting — goes through a
+:class:`DispatchPort`. The live :class:`~recorder.client.Context` and the
+:class:`~recorder.replay.Replayer` both dispatch through this class, so a replay makes the same
+handler calls, with the same ``msg`` and ``prev_msg``, as the live bot did.
+
+Handlers are called through :class:`Handlers`: a handler that raises is logged, counted and
+reported to ``handle_handler_error(mid, exc)``; dispatch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final, Protocol
+
+from recorder.client.liveness import LivenessWatch
+from recorder.client.processor import MessageProcessor
+from recorder.client.store import IDStoreItem, MessageIDStore, classify
+from recorder.config import ClientConfig
+from recorder.core.frames import Channel
+from recorder.core.mids import Reply
+from recorder.core.sequencing import Outcome, Recovery, Step, StreamSequencer
+from recorder.venues.lx import lx1_pb2 as pb
+
+__all__ = [
+    "ORDER_HANDLERS",
+    "RECONNECT_REASON",
+    "DispatchPort",
+    "Dispatcher",
+    "Handlers",
+]
+
+log = logging.getLogger("recorder.client")
+
+Envelope = pb.Envelope
+
+ORDER_HANDLERS: Final = {
+    "status": "handle_status_message",
+    "action_report": "handle_action_report",
+    "contract_detail": "handle_contract_detail",
+    "batch_acks": "handle_batch_message",
+    "book_state_snapshot": "handle_book_state_snapshot",
+    "open_orders_snapshot": "handle_open_orders",
+    "heartbeat": "handle_heartbeat",
+    "replay_done": "handle_replay_done",
+    "book_top": "handle_book_top",
+}
+"""Order-channel body → the :class:`MessageProcessor` handler it is dispatched to."""
+
+RECONNECT_REASON: Final = "order channel silent"
+"""How a session the SDK ends to reconnect begins its ``end_reason`` (the next session of the
+same context continues it)."""
+
+
+class Handlers:
+    """The processor, and the one way its handlers are called (errors logged, counted and
+    reported to ``handle_handler_error``). ``processor`` may be swapped (a silent warm-up)."""
+
+    __slots__ = ("_log", "errors", "processor")
+
+    def __init__(self, processor: MessageProcessor, logger: logging.Logger = log) -> None:
+        self.processor = processor
+        self.errors = 0
+        """Handler calls that raised."""
+        self._log = logger
+
+    def guard(self, mid: str, fn: Callable[..., object], *args: object) -> None:
+        """Call ``fn(*args)``; if it raises, log it and report it to ``handle_handler_error``."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self.errors += 1
+            name = getattr(fn, "__qualname__", repr(fn))
+            self._log.exception("%s raised while handling mid %r", name, mid)
+            if fn == self.processor.handle_handler_error:
+                return
+            try:
+                self.processor.handle_handler_error(mid, exc)
+            except Exception:
+                self._log.exception("handle_handler_error raised too")
+
+    def deliver(self, item: IDStoreItem) -> None:
+        """Give an item's callback the replies it has not had yet."""
+        callback, pending = item._pending_calls()
+        if callback is None:
+            return
+        for msg, prev in pending:
+            self.guard(item.mid, callback, msg, prev)
+
+
+class DispatchPort(Protocol):
+    """What the owner of a :class:`Dispatcher` does around its decisions (all no-ops in a
+    replay except the sequencer's effects, which the replayer reads back from the journal)."""
+
+    def arrived(self, channel: Channel, available: bool, joined: bool) -> None:
+        """A frame arrived (after the heartbeat watch; ``joined``: the first market frame)."""
+
+    def sequenced(
+        self, channel: Channel, envelope: Envelope, run: str, high: int, step: Step[None]
+    ) -> None:
+        """The sequencer observed a frame out of the fast path (``run``/``high`` from before):
+        carry out ``step.effects`` (gaps, run changes) and note stale frames."""
+
+    def market_seen(self, envelope: Envelope, body: str) -> None:
+        """A market frame is about to be dispatched."""
+
+    def order_handled(self, envelope: Envelope, body: str, reply: Reply | None) -> None:
+        """An order frame was dispatched (handler, callback and store signal done)."""
+
+    def order_done(self) -> None:
+        """An order frame was fully processed (dispatched or not)."""
+
+    def run_changed(self, previous: str, new: str, released: int) -> None:
+        """The exchange run changed and ``handle_run_change`` ran."""
+
+
+class Dispatcher:
+    """The dispatch state and decisions of one context (see the module docstring)."""
+
+    __slots__ = (
+        "handlers",
+        "liveness",
+        "market_joined",
+        "market_seq",
+        "order_seq",
+        "port",
+        "run_id",
+        "store",
+    )
+
+    def __init__(
+        self,
+        handlers: Handlers,
+        client_config: ClientConfig,
+        port: DispatchPort,
+        now: int,
+        *,
+        wake: bool = True,
+    ) -> None:
+        cc = client_config
+        self.handlers = handlers
+        self.port = port
+        self.store = MessageIDStore(
+            cc.ack_timeout_ms * 1_000_000, cc.backoff_cap_ms * 1_000_000, wake=wake
+        )
+        self.order_seq: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
+        self.market_seq: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
+        self.liveness = LivenessWatch(cc.default_heartbeat_ms, cc.heartbeat_factor, now)
+        self.run_id = ""
+        """The exchange run ("" before the first message)."""
+        self.market_joined = False
+
+    def inbound(self, envelope: Envelope, channel: Channel, now: int) -> None:
+        """One decoded inbound frame (journaled already), at monotonic ``now``."""
+        handlers = self.handlers
+        body = envelope.WhichOneof("body") or ""
+        interval = envelope.heartbeat.interval_ms if body == "heartbeat" else 0
+        available = self.liveness.heard(channel, now, interval)
+        if available:
+            handlers.guard("", handlers.processor.handle_exchange_available, channel)
+        seq, run_id = envelope.seq, envelope.run_id
+        if not self.run_id:
+            self.run_id = run_id
+        joined = False
+        if channel is Channel.ORDER:
+            seqr = self.order_seq
+        else:
+            seqr = self.market_seq
+            if not self.market_joined:
+                joined = self.market_joined = True
+                seqr.run_id = run_id  # joined mid-run: no gap before us
+                seqr.high = max(seq - 1, 0)
+        port = self.port
+        port.arrived(channel, available, joined)
+        if seqr.is_fast(seq, run_id):
+            seqr.high = seq
+            delivered = True
+        else:
+            run, high = seqr.run_id, seqr.high
+            step = seqr.observe(seq, run_id, envelope.is_replay, None)
+            port.sequenced(channel, envelope, run, high, step)
+            delivered = step.outcome is Outcome.DELIVERED
+        if channel is Channel.ORDER:
+            if delivered:
+                self._order(envelope, body, now)
+            port.order_done()
+        elif delivered:
+            self.market(envelope, body)
+
+    def _order(self, envelope: Envelope, body: str, now: int) -> None:
+        handlers = self.handlers
+        reply = classify(envelope)
+        item = prev = None
+        if reply is not None:
+            item, prev, _ = self.store.on_reply(envelope, reply, now)
+        mid = envelope.mid
+        name = ORDER_HANDLERS.get(body)
+        if name is None:
+            log.warning("unexpected %s on the order channel (mid %s)", body, mid)
+        else:
+            handlers.guard(mid, getattr(handlers.processor, name), envelope, prev)
+        if item is not None and item._callback is not None:
+            handlers.deliver(item)
+        self.store.signal()
+        self.port.order_handled(envelope, body, reply)
+
+    def market(self, envelope: Envelope, body: str) -> None:
+        """Dispatch a sequenced market frame to its handler."""
+        self.port.market_seen(envelope, body)
+        handlers = self.handlers
+        processor = handlers.processor
+        mid = envelope.mid
+        if body == "action_report":
+            handlers.guard(mid, processor.handle_public_report, envelope)
+        elif body == "book_top":
+            handlers.guard(mid, processor.handle_book_top, envelope, None)
+        elif body == "heartbeat":
+            handlers.guard(mid, processor.handle_heartbeat, envelope, None)
+        else:
+            log.warning("unexpected %s on the market channel", body)
+
+    def gap(self, channel: Channel, run_id: str, from_seq: int, to_seq: int) -> None:
+        """Tell the processor about a gap (``handle_gap``)."""
+        handlers = self.handlers
+        handlers.guard("", handlers.processor.handle_gap, channel, run_id, from_seq, to_seq)
+
+    def unavailable(self, channel: Channel, silent_ns: int) -> None:
+        """A channel went silent (``handle_exchange_unavailable``, in ms)."""
+        handlers = self.handlers
+        handlers.guard(
+            "", handlers.processor.handle_exchange_unavailable, channel, silent_ns // 1_000_000
+        )
+
+    def run_change(self, old: str, new: str) -> None:
+        """The exchange run changed: release the old run's mids, tell the bot."""
+        if new == self.run_id:
+            return  # already handled (the other channel saw it first)
+        previous = self.run_id or old
+        self.run_id = new
+        store = self.store
+        released = store.tracker.release_run(previous)
+        store.apply(released)
+        handlers = self.handlers
+        handlers.guard("", handlers.processor.handle_run_change, new, previous)
+        store.signal()
+        self.port.run_changed(previous, new, len(released))
