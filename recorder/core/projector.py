@@ -13,9 +13,23 @@ mono_ns, run_id, seq, mid, kind, is_replay, flags, payload)`` — in position or
   so that its rejection can close the gaps it was meant to fill.
 * Inbound frames go through one :class:`~recorder.core.sequencing.StreamSequencer` per channel
   first. In the ``exchange`` view the order channel holds frames behind an open gap until it is
-  filled or declared unrecoverable (a complete ``ReplayDone`` that did not fill it, a replay
-  rejected as unavailable, a run change); in the ``known`` view nothing is held. The market
-  channel is never held: LX/1 cannot replay it, books are resynced from snapshots instead.
+  filled or declared unrecoverable; in the ``known`` view nothing is held. The market channel is
+  never held: LX/1 cannot replay it, books are resynced from snapshots instead.
+* Only two journal facts declare order-channel seqs unrecoverable: a range ``MessageReplay``
+  refused with ``REJECT_REPLAY_UNAVAILABLE`` in the current run (the exchange no longer holds
+  them), and a run change (the run is gone). A complete ``ReplayDone`` that leaves seqs of its
+  range missing does **not**: its replayed frames were lost on the way, the exchange still holds
+  them, and the SDK's reconciler asks again, so the missing frames may still reach the journal.
+  The gap stays open (the ``exchange`` view keeps holding what follows it) until a later replay
+  fills it, a refusal or a run change. Writing it off instead and then applying the late frames
+  out of seq order would not be sound: own-order transitions are not commutative (a partial
+  fill after the order's size-0 report is an illegal transition, fills would be out of trade
+  order), and an order-channel ``BookStateSnapshot`` applied late would move a book's clock
+  back. Ignoring the late frames would leave fills in the journal that the state never shows.
+  Either way the state would not converge to the exchange's, so it waits. The price: a range
+  the reconciler gives up on without a refusal (its tries exhausted) keeps the ``exchange`` view
+  held until a refusal or a run change; on restart the reconciler takes the still-open gap over
+  from this projector and asks for it again.
   Streams are keyed by channel alone: LX/1 seqs run per (participant, run), across
   reconnections, and a journal is one participant's capture point.
 * Delivered frames are dispatched by kind through one table of handlers: public action reports
@@ -70,8 +84,11 @@ Row = tuple[Any, ...]
 """A journal row: ``(position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq,
 mid, kind, is_replay, flags, payload)``."""
 
-FORMAT = 1
-"""Version of the serialized state; a checkpoint of another format is not loaded."""
+FORMAT = 2
+"""Version of the serialized state; a checkpoint of another format is not loaded (the state is
+rebuilt from the journal instead). 2: a complete ``ReplayDone`` no longer writes a gap off and an
+older ``BookStateSnapshot`` no longer moves a book back, so a format-1 checkpoint may hold a state
+that replaying the journal would no longer give."""
 
 _parse = pb.Envelope.FromString
 _MALFORMED = int(FrameFlag.MALFORMED)
@@ -303,10 +320,16 @@ class Projector:
         except DecodeError:
             return
         if row[9] == "ReplayDone":
-            asked = self._replays.pop(row[8], None)  # None: a replay by mids, or not ours
-            done = env.replay_done
-            if asked is not None and done.complete and done.run_id == seqr.run_id:
-                self._step(seqr, "order", seqr.abandon(done.to_seq or row[7] - 1))
+            # The replay is over, but a complete ReplayDone that left seqs of its range missing
+            # writes nothing off: the exchange still holds those seqs (their replayed frames
+            # were lost on the way) and the reconciler asks again, so they may still arrive.
+            # Abandoning here would release the held frames ahead of them, and the late frames
+            # would then be duplicates (ignored) or, if applied, applied out of seq order, which
+            # own-order transitions and book clocks do not allow. The gap stays open (and holds
+            # in the exchange view) until it is filled, a replay of it is refused as
+            # unavailable, or the run changes: state stays a pure function of the journal that
+            # converges to the exchange's (see the module docstring).
+            self._replays.pop(row[8], None)  # None: a replay by mids, or not ours
         elif row[9] == "Status" and env.status.code >= _REJECT_MIN and row[8] in self._replays:
             run_id, _, to_seq = self._replays.pop(row[8])
             if env.status.code == _REPLAY_UNAVAILABLE and run_id == seqr.run_id:
@@ -407,6 +430,12 @@ class Projector:
     def _on_book_snapshot(self, row: Row) -> None:
         s = _parse(row[12]).book_state_snapshot
         book = self._book(s.contract_id)
+        if s.clock <= book.clock and (s.clock or book.clock):
+            # Not ahead of the book: a book at clock c already reflects every public report up
+            # to c, so an older snapshot would only move it back. It happens when the exchange
+            # view held the snapshot behind an order-channel gap while the market channel (never
+            # held) moved on, or when a replay re-sends it.
+            return
         book.load_snapshot(
             s.clock, ((e.entry_id, e.is_ask, e.price_in_cents, e.size) for e in s.entries)
         )

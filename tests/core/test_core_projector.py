@@ -15,7 +15,7 @@ from recorder.core.state import AnomalyKind, GapStatus, View
 from recorder.sim.faults import FaultKind
 from recorder.sim.session import ScheduledFault, Session, SessionConfig
 from recorder.venues.lx import lx1_pb2 as pb
-from recorder.venues.lx.codec import encode, make_envelope
+from recorder.venues.lx.codec import encode, kind_of, make_envelope
 
 ME = "client-1"
 
@@ -253,3 +253,80 @@ def test_corrupt_checkpoint_bytes_are_refused() -> None:
         Projector.from_checkpoint(blob, b"\0" * 32)
     with pytest.raises(ValueError):
         Projector.from_checkpoint(b"nope", digest)
+
+
+def test_replayed_frames_lost_on_the_way_then_replayed_again_converge_to_the_engine(
+    row_maker: Callable[[str], Any],
+) -> None:
+    """A gap, a ``MessageReplay`` whose ``ReplayDone`` says complete while some replayed frames
+    never arrived, then a second replay (the reconciler's retry) that brings them: the exchange
+    view holds until then and ends equal to the engine; both views have every fill."""
+    config = SessionConfig(
+        seed=21,
+        steps=3000,
+        clients=2,
+        faults=(ScheduledFault(600, FaultKind.DROP_NEXT, ME, count=20),),
+    )
+    session = Session(config)
+    rows = row_maker(ME)(session.run())
+    first = next(r for r in rows if r[3] == "out" and r[9] == "MessageReplay")
+    run_id = first[6] or session.exchange.run_id
+    done = next(i for i, r in enumerate(rows) if r[9] == "ReplayDone" and r[8] == first[8])
+    assert pb.Envelope.FromString(rows[done][12]).replay_done.complete
+    replayed = [r for r in rows[:done] if r[10] and r[2] == "order"]
+    # the replayed action reports are lost on the way (the exchange still holds them)
+    lost = [r for r in replayed if r[9] == "ActionReport"]
+    assert lost and len(lost) < len(replayed)
+    assert any(pb.Envelope.FromString(r[12]).action_report.status_type == pb.CROSS for r in lost), (
+        "the scenario must lose a fill"
+    )
+    kept = [r for r in rows if r not in lost]
+
+    def renumber(rs: list[Any]) -> list[Any]:
+        return [(i, *r[1:]) for i, r in enumerate(rs, 1)]
+
+    projectors = {v: Projector(v) for v in View}
+    for p in projectors.values():
+        p.apply_rows(renumber(kept))
+    held = projectors[View.EXCHANGE]
+    assert not caught_up(held, session) and held._order_seq.held_count > 0
+    [gap] = [g for g in held.state().gaps if g.channel is Channel.ORDER]
+    assert gap.status is GapStatus.OPEN
+
+    # the retry: a MessageReplay for the missing seqs, answered by the simulator's exchange
+    lo, hi = min(r[7] for r in lost), max(r[7] for r in lost)
+    retry = make_envelope(pb.MessageReplay(run_id=run_id, from_seq=lo, to_seq=hi), mid="e" * 32)
+    now = session.now
+    tail: list[Any] = [(0, 1, "order", "out", now.wall_ns, now.mono_ns, "", 0, retry.mid,
+                        "MessageReplay", 0, 0, encode(retry))]  # fmt: skip
+    for d in session.exchange.receive(ME, (encode(retry),), now):
+        if d.to == ME:
+            env = pb.Envelope.FromString(d.data)
+            tail.append((0, 1, "order", "in", now.wall_ns, now.mono_ns, env.run_id, env.seq,
+                         env.mid, kind_of(env), int(env.is_replay), 0,
+                         d.data))  # fmt: skip
+    assert pb.Envelope.FromString(tail[-1][12]).replay_done.complete
+    tail = [(len(kept) + i, *r[1:]) for i, r in enumerate(tail, 1)]
+    for p in projectors.values():
+        p.apply_rows(tail)
+
+    exchange = projectors[View.EXCHANGE]
+    assert caught_up(exchange, session)
+    assert assert_matches_engine(exchange, session) >= 1
+    state = exchange.state()
+    kinds = {a.kind for a in state.anomalies}
+    assert AnomalyKind.ILLEGAL_TRANSITION not in kinds
+    assert AnomalyKind.BOOK_TOP_MISMATCH not in kinds
+    truth = [
+        (f.trade_id, f.entry_id, f.filled_price, f.filled_size) for f in session.engine.fills(ME)
+    ]
+    mine = [(f.trade_id, f.entry_id, f.price_in_cents, f.size) for f in state.fills]
+    assert mine == truth  # every fill, in trade order
+    # the as-known view got the lost reports late, out of seq order: it still has every fill
+    # and the same books
+    known = projectors[View.KNOWN].state()
+    known_fills = [(f.trade_id, f.entry_id, f.price_in_cents, f.size) for f in known.fills]
+    assert sorted(known_fills) == sorted(truth)
+    assert known.books == state.books
+    for s in (state, known):
+        assert [g.status for g in s.gaps if g.channel is Channel.ORDER] == [GapStatus.FILLED]

@@ -75,19 +75,41 @@ def test_exchange_view_holds_frames_until_the_gap_is_filled() -> None:
     assert any(a.kind is AnomalyKind.ILLEGAL_TRANSITION for a in known_state.anomalies)
 
 
-def test_complete_replay_without_the_frame_declares_the_gap_lost() -> None:
+def test_complete_replay_without_the_frame_keeps_the_gap_open() -> None:
+    """Replayed frames lost on the way: the exchange still holds them, nothing is written off."""
     f = order_story()
-    done = f.add(pb.ReplayDone(run_id=RUN, from_seq=3, to_seq=3, count=0, complete=True), seq=5,
-                 mid="r1")  # fmt: skip
+    f.add(pb.ReplayDone(run_id=RUN, from_seq=3, to_seq=3, count=1, complete=True), seq=5,
+          mid="r1")  # fmt: skip
+    state = f.project(View.EXCHANGE).state()
+    assert state.orders[0].status is OrderStatus.RESTING  # seq 4 still held behind seq 3
+    [gap] = state.gaps
+    assert (gap.status, gap.from_seq, gap.to_seq) == (GapStatus.OPEN, 3, 3)
+    # the reconciler asks again; this time seq 3 arrives
+    f.add(pb.MessageReplay(run_id=RUN, from_seq=3, to_seq=3), direction="out", seq=3, mid="r2")
+    late = f.add(report(pb.CROSS, 3, filled=2, trade=1), seq=3, mid=A, replay=True)
+    f.add(pb.ReplayDone(run_id=RUN, from_seq=3, to_seq=3, count=1, complete=True), seq=6,
+          mid="r2")  # fmt: skip
+    for view in View:  # both views now hold the late fill (before the fix: neither did)
+        state = f.project(view).state()
+        assert state.orders[0].status is OrderStatus.FILLED
+        assert sorted(fill.trade_id for fill in state.fills) == [1, 2]
+        [gap] = state.gaps
+        assert (gap.status, gap.closed_position) == (GapStatus.FILLED, late)
+    exchange = f.project(View.EXCHANGE).state()
+    assert exchange.orders[0].filled_size == 5  # applied in seq order
+    assert [fill.trade_id for fill in exchange.fills] == [1, 2] and exchange.anomalies == ()
+
+
+def test_refusal_after_a_complete_replay_without_the_frame_writes_the_gap_off() -> None:
+    f = order_story()
+    f.add(pb.ReplayDone(run_id=RUN, from_seq=3, to_seq=3, count=1, complete=True), seq=5,
+          mid="r1")  # fmt: skip
+    f.add(pb.MessageReplay(run_id=RUN, from_seq=3, to_seq=3), direction="out", seq=3, mid="r2")
+    refused = f.add(pb.Status(code=pb.REJECT_REPLAY_UNAVAILABLE), seq=6, mid="r2")
     state = f.project(View.EXCHANGE).state()
     assert state.orders[0].status is OrderStatus.FILLED  # seq 4 released
     [gap] = state.gaps
-    assert (gap.status, gap.closed_position, gap.from_seq, gap.to_seq) == (
-        GapStatus.UNRECOVERABLE,
-        done,
-        3,
-        3,
-    )
+    assert (gap.status, gap.closed_position) == (GapStatus.UNRECOVERABLE, refused)
 
 
 def test_replay_unavailable_releases_held_frames() -> None:
@@ -174,3 +196,29 @@ def test_live_orders_are_the_unfinished_ones() -> None:
         (A, OrderStatus.RESTING),
         ("2" * 32, OrderStatus.SENT),
     ]
+
+
+def test_a_held_book_snapshot_released_late_does_not_move_the_book_back() -> None:
+    """The market channel is never held: when the exchange view releases an order-channel
+    ``BookStateSnapshot`` after the book moved on, the older snapshot is ignored."""
+    f = Feed()
+
+    def ask(entry_id: str, size: int, clock: int) -> pb.ActionReport:
+        return pb.ActionReport(contract_id=1, entry_id=entry_id, status_type=pb.INSERTED,
+                               is_ask=True, price_in_cents=101, size=size, clock=clock)  # fmt: skip
+
+    f.add(ask("x", 1, 1), channel="market", seq=1)
+    f.add(pb.Heartbeat(interval_ms=1000, beat=1), seq=1)
+    # order seq 2 is lost; seq 3, the snapshot at clock 1, is held behind it
+    f.add(pb.MessageReplay(run_id=RUN, from_seq=2, to_seq=2), direction="out", seq=1, mid="r1")
+    snap = pb.BookStateSnapshot(contract_id=1, clock=1, entries=[
+        pb.BookEntry(entry_id="x", is_ask=True, price_in_cents=101, size=1)])  # fmt: skip
+    f.add(snap, seq=3)
+    f.add(ask("y", 2, 2), channel="market", seq=2)
+    f.add(pb.Heartbeat(interval_ms=1000, beat=2), seq=2, replay=True)
+    f.add(pb.ReplayDone(run_id=RUN, from_seq=2, to_seq=2, count=1, complete=True), seq=4,
+          mid="r1")  # fmt: skip
+    for view in View:
+        book = f.project(view).state().books[1]
+        assert book.synced and book.clock == 2
+        assert [(e.entry_id, e.size) for e in book.entries] == [("x", 1), ("y", 2)]
