@@ -62,13 +62,17 @@ class Quiet(MessageProcessor):
         pass
 
 
-def serve(exchange_secret: str, participants: list[str]) -> None:
-    """Child process: run the simulator until stdin closes; print the endpoints first."""
+def serve() -> None:
+    """Child process: run the simulator until stdin closes; print the endpoints first.
+
+    The keys come on stdin's first line (z85 text may start with '-', which argv would take
+    for an option): the exchange's public and secret key, then each participant's public key.
+    """
     from recorder.keys import KeyPair as Keys
     from recorder.sim.server import SimServer
 
     loopback = "tcp://127.0.0.1:*"
-    public, private = exchange_secret.split(" ")
+    public, private, *participants = sys.stdin.readline().split()
     server = SimServer(
         SimConfig(order_bind=loopback, market_bind=loopback, control_bind=loopback, makers=0,
                   takers=0, heartbeat_ms=1000),
@@ -93,12 +97,13 @@ def run(rounds: int, orders: int) -> dict[str, list[int]]:
     assert exchange.private is not None
     keys = {mode: KeyPair.generate() for mode in (*MODES, RAW)}
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve",
-         f"{exchange.public.decode()} {exchange.private.decode()}",
-         *(k.public_text for k in keys.values())],
+        [sys.executable, __file__, "--serve"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert child.stdout is not None and child.stdin is not None
+    line = [exchange.public.decode(), exchange.private.decode()]
+    child.stdin.write(" ".join([*line, *(k.public_text for k in keys.values())]) + "\n")
+    child.stdin.flush()
     order_ep, market_ep = child.stdout.readline().split()
     samples: dict[str, list[int]] = {mode: [] for mode in (*MODES, RAW)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,10 +196,10 @@ def _orders(cmd: Commands, count: int) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds x 300 orders, no doc")
-    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], args.serve[1:])
+        serve()
         return
     rounds, orders = (2, 300) if args.quick else (5, 2000)
     samples = run(rounds, orders)

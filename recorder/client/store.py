@@ -69,6 +69,7 @@ class IDStoreItem:
         "_lock",
         "_on_callback_set",
         "_prevs",
+        "_waiters",
         "ack",
         "children",
         "code",
@@ -108,8 +109,11 @@ class IDStoreItem:
         self._on_callback_set: Callable[[IDStoreItem], None] | None = None
         self._prevs: list[Envelope | None] = []
         self._delivered = 0
-        self._acked = threading.Event()
-        self._done = threading.Event()
+        self._acked = False
+        self._done = False
+        self._waiters: threading.Condition | None = None
+        """Made on the first wait: most items are never waited for, and a condition per item
+        would cost more than the rest of the item."""
 
     @property
     def mid(self) -> str:
@@ -137,11 +141,25 @@ class IDStoreItem:
 
     def wait_acked(self, timeout: float | None = None) -> bool:
         """Wait until the request is ACKed (or finished); False on timeout."""
-        return self._acked.wait(timeout)
+        return self._wait(lambda: self._acked, timeout)
 
     def wait_done(self, timeout: float | None = None) -> bool:
         """Wait until the request is finished (S3); False on timeout."""
-        return self._done.wait(timeout)
+        return self._wait(lambda: self._done, timeout)
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        with self._lock:
+            if self._waiters is None:
+                self._waiters = threading.Condition(self._lock)
+            return self._waiters.wait_for(ready, timeout)
+
+    def _wake(self, done: bool) -> None:
+        """Mark the item ACKed (and finished when ``done``) and wake its waiters."""
+        with self._lock:
+            self._acked = True
+            self._done = self._done or done
+            if self._waiters is not None:
+                self._waiters.notify_all()
 
     def __repr__(self) -> str:
         return f"IDStoreItem({self.kind} {self.mid} {self.state.value})"
@@ -321,9 +339,7 @@ class MessageIDStore:
         if not self._wake:
             return
         for item in signals:
-            item._acked.set()
-            if item.state is ItemState.FINISHED:
-                item._done.set()
+            item._wake(item.state is ItemState.FINISHED)
 
     def prev_of(self, mid: str) -> Envelope | None:
         """The last message (not an ACK) seen with ``mid`` while it was tracked."""
