@@ -56,11 +56,15 @@ def fresh(folder: Path, name: str) -> Path:
     return path
 
 
-def bench_raw(folder: Path, rows: list[tuple[object, ...]]) -> float:
+def bench_raw(folder: Path, rows: list[tuple[object, ...]], autocheckpoint: bool = True) -> float:
+    """Identical rows through ``executemany``; with ``autocheckpoint=False`` WAL checkpoints are
+    left out of the timed loop, as the appender leaves them to its background thread."""
     path = fresh(folder, f"raw-{time.monotonic_ns()}")
     conn = apsw.Connection(str(path))
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    if not autocheckpoint:
+        conn.wal_autocheckpoint(0)
     start = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         conn.execute("BEGIN IMMEDIATE")
@@ -132,6 +136,8 @@ def main() -> None:
         for rep in range(args.repeat):
             print(f"round {rep + 1}/{args.repeat}", flush=True)
             results.setdefault("raw", []).append(n / bench_raw(folder, rows))
+            rate = n / bench_raw(folder, rows, autocheckpoint=False)
+            results.setdefault("raw deferred", []).append(rate)
             for mode in ("strict", "safe", "fast"):
                 rate = n / bench_appender(folder, records, mode, BATCH)
                 results.setdefault(f"{mode} batch", []).append(rate)
@@ -142,10 +148,11 @@ def main() -> None:
             results.setdefault("fast single", []).append(rate)
             rate = single_n / bench_group_commit(folder, records[:single_n], 8)
             results.setdefault("strict group8", []).append(rate)
-    raw = median(results["raw"])
+    raw = max(median(results["raw"]), median(results["raw deferred"]))  # the stricter baseline
     mean_size = mb * 1e6 / n
     labels = {
-        "raw": f"raw apsw executemany, {BATCH}/txn (baseline)",
+        "raw": f"raw apsw executemany, {BATCH}/txn",
+        "raw deferred": f"raw apsw executemany, {BATCH}/txn, WAL checkpoints deferred",
         "strict batch": f"strict, append({BATCH} frames)",
         "safe batch": f"safe, append({BATCH} frames)",
         "fast batch": f"fast, append({BATCH} frames)",
@@ -167,6 +174,10 @@ def main() -> None:
             "## Journal append (`bench/journal_append.py`)\n\n"
             f"{n:,} realistic LX/1 frames (mean {mean_size:.0f} B, synthetic participant mix), "
             f"median of {args.repeat} runs; {machine()}. Target: `safe` and `fast` ≥ 0.70 x raw.\n"
+            "Two baselines insert the identical rows (same hashes, schema, indexes and triggers):"
+            " with SQLite's automatic WAL checkpoints, and with them left out of the timed loop"
+            " (the appender runs them in a background thread). x raw is against the faster"
+            " of the two.\n"
             f"Single-frame rows use {single_n:,} frames.\n\n" + report
         )
         write_section("journal_append", body)

@@ -59,6 +59,10 @@ log = logging.getLogger("recorder.client")
 Envelope = pb.Envelope
 
 
+_Received = tuple[bytes, int, "Envelope | None", "RemoteProtocolError | None"]
+"""A received message: its bytes, frame flags, the envelope (or the decoding error)."""
+
+
 class _FromConfig:
     def __repr__(self) -> str:
         return "FROM_CONFIG"
@@ -284,14 +288,16 @@ class Context:
             if self.reconciler.history:
                 self.reconciler.begin(Trigger.STARTUP)
             while not self._stopping:
-                events = poller.poll(self._timeout_ms())
-                for sock, _ in events:
-                    if sock is self._dealer:
-                        self._drain(self._dealer, Channel.ORDER)
-                    elif sock is self._sub:
-                        self._drain(self._sub, Channel.MARKET)
-                    else:
-                        self._drain_queue()
+                ready = {sock for sock, _ in poller.poll(self._timeout_ms())}
+                bursts = []
+                if self._dealer in ready:
+                    bursts.append((Channel.ORDER, self._receive(self._dealer)))
+                if self._sub in ready:
+                    bursts.append((Channel.MARKET, self._receive(self._sub)))
+                if bursts:
+                    self._handle(bursts)
+                if self._wake_r in ready:
+                    self._drain_queue()
                 self._timers()
             self._drain_queue()
         except Exception as exc:
@@ -425,9 +431,9 @@ class Context:
 
     # ------------------------------------------------------------------ receiving
 
-    def _drain(self, sock: zmq.Socket[bytes], channel: Channel) -> None:
-        """Receive what is waiting (a burst), journal it in one append, then handle each."""
-        burst: list[tuple[bytes, int, Envelope | None, RemoteProtocolError | None]] = []
+    def _receive(self, sock: zmq.Socket[bytes]) -> list[_Received]:
+        """Receive what is waiting on ``sock`` (a burst of at most ``_BURST`` messages)."""
+        burst: list[_Received] = []
         for _ in range(_BURST):
             try:
                 data = sock.recv(zmq.NOBLOCK)
@@ -449,19 +455,28 @@ class Context:
                 error = exc
                 flags |= FrameFlag.MALFORMED
             burst.append((data, flags, envelope, error))
-        if not burst:
-            return
-        # Rule 1: the whole burst is journaled (committed in strict/safe) before any handler.
-        journaled = self.tap.frames([(data, flags) for data, flags, _, _ in burst], channel)
+        return burst
+
+    def _handle(self, bursts: list[tuple[Channel, list[_Received]]]) -> None:
+        """Journal what both channels delivered in one append, then handle each frame.
+
+        Rule 1: every frame is journaled (committed in strict and safe) before any handler sees
+        it; one commit for everything a poll returned keeps a busy market channel from adding a
+        commit in front of each order-channel reply.
+        """
+        journaled = self.tap.frames(
+            [(data, flags, channel) for channel, burst in bursts for data, flags, _, _ in burst]
+        )
         apply = self.reconciler.apply
         for position, record in journaled:
             apply(position, record)
-        for data, _, envelope, error in burst:
-            if error is not None or envelope is None:
-                assert error is not None
-                self._guard("", self.processor.handle_protocol_error, data, error)
-            else:
-                self.dispatcher.inbound(envelope, channel, time.monotonic_ns())
+        for channel, burst in bursts:
+            for data, _, envelope, error in burst:
+                if error is not None or envelope is None:
+                    assert error is not None
+                    self._guard("", self.processor.handle_protocol_error, data, error)
+                else:
+                    self.dispatcher.inbound(envelope, channel, time.monotonic_ns())
 
     def _open_order_gaps(self) -> list[tuple[int, int]]:
         return [(g.from_seq, g.to_seq) for g in self.order_seq.open_gaps]

@@ -82,19 +82,17 @@ class Tap:
         self.last_position = journal.append_one(record)
         return record
 
-    def frames(
-        self, batch: list[tuple[bytes, int]], channel: Channel
-    ) -> list[tuple[int, FrameRecord]]:
-        """Journal a burst of inbound frames ``(data, flags)`` in one append (one commit);
+    def frames(self, batch: list[tuple[bytes, int, Channel]]) -> list[tuple[int, FrameRecord]]:
+        """Journal inbound frames ``(data, flags, channel)`` in one append (one commit);
         returns ``(position, record)`` per frame (empty without a journal)."""
         journal = self.journal
-        if journal is None:
+        if journal is None or not batch:
             return []
         wall, mono, session = time.time_ns(), time.monotonic_ns(), self.session_id
         records = [
             to_record(data, session_id=session, channel=channel, direction=Direction.IN,
                       wall_ns=wall, mono_ns=mono, flags=flags)
-            for data, flags in batch
+            for data, flags, channel in batch
         ]  # fmt: skip
         positions = journal.append(records)
         self.last_position = positions[-1]
