@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +128,11 @@ def _participant(app: AppContext, who: str) -> str:
     return KeyPair.load_certificate(path).public_text
 
 
-control_option = click.option(
-    "--control", "endpoint", default=None, help="Control endpoint (default: [sim] control_bind)."
+_CONTROL_HELP = "Control endpoint (default: [sim] control_bind)."
+_PARTICIPANT_HELP = (
+    "Participant: z85 public key, certificate path, or certificate name in [keys] dir."
 )
-participant_option = click.option(
-    "--participant",
-    "-p",
-    required=True,
-    help="Participant: z85 public key, certificate path, or certificate name in [keys] dir.",
-)
+control_option = click.option("--control", "endpoint", default=None, help=_CONTROL_HELP)
 
 
 @sim_group.command("status")
@@ -165,114 +162,79 @@ def _fault(app: AppContext, endpoint: str | None, op: str, **args: Any) -> None:
     click.echo(f"{op}: ok" + (f" ({result})" if result is not None else ""))
 
 
-@fault_group.command("drop-next")
-@click.argument("count", type=int)
-@participant_option
-@control_option
-@pass_app
-def fault_drop_next(app: AppContext, count: int, participant: str, endpoint: str | None) -> None:
-    """Drop the next COUNT order-channel messages to a participant (a seq gap)."""
-    _fault(app, endpoint, "drop_next", participant=_participant(app, participant), count=count)
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    """One ``recorder sim fault`` command: its name, the control op, its help, its parameters.
+
+    ``participant`` is ``"required"``, ``"optional"`` (its help says what leaving it out means)
+    or ``"none"``.
+    """
+
+    name: str
+    op: str
+    help: str
+    participant: str = "required"
+    participant_help: str = _PARTICIPANT_HELP
+    params: tuple[click.Parameter, ...] = ()
 
 
-@fault_group.command("drop-ack")
-@participant_option
-@control_option
-@pass_app
-def fault_drop_ack(app: AppContext, participant: str, endpoint: str | None) -> None:
-    """Drop the first reply to the participant's next request (S1)."""
-    _fault(app, endpoint, "drop_ack", participant=_participant(app, participant))
+def _count(default: int | None = None) -> click.Argument:
+    if default is None:
+        return click.Argument(["count"], type=int)
+    return click.Argument(["count"], type=int, default=default, required=False)
 
 
-@fault_group.command("drop-after-ack")
-@participant_option
-@control_option
-@pass_app
-def fault_drop_after_ack(app: AppContext, participant: str, endpoint: str | None) -> None:
-    """Deliver the next request's ACK, then drop until the participant's next request (S2)."""
-    _fault(app, endpoint, "drop_after_ack", participant=_participant(app, participant))
+FAULTS = (
+    _Fault("drop-next", "drop_next",
+           "Drop the next COUNT order-channel messages to a participant (a seq gap).",
+           params=(_count(),)),
+    _Fault("drop-ack", "drop_ack", "Drop the first reply to the participant's next request (S1)."),
+    _Fault("drop-after-ack", "drop_after_ack",
+           "Deliver the next request's ACK, then drop until the participant's next request (S2)."),
+    _Fault("drop-requests", "drop_requests",
+           "Lose the participant's next COUNT requests before they execute.", params=(_count(),)),
+    _Fault("drop-market", "drop_market",
+           "Drop the next COUNT market-channel messages (a market seq and clock gap).",
+           participant="none", params=(_count(),)),
+    _Fault("duplicate", "duplicate",
+           "Send each of the next COUNT order-channel messages to the participant twice.",
+           params=(_count(default=1),)),
+    _Fault("delay", "delay",
+           "Hold the next COUNT order-channel messages to the participant for MS milliseconds.",
+           params=(click.Argument(["ms"], type=int),
+                   click.Option(["--count"], type=int, default=1, help="How many to hold."))),
+    _Fault("disconnect", "disconnect", "Cut the participant's connections (it must reconnect)."),
+    _Fault("restart", "restart",
+           "Restart the run: new run_id, resting orders gone, seqs and clocks from 1.",
+           participant="none"),
+    _Fault("garbage", "garbage",
+           "Send random bytes that are not an envelope to a participant or the market.",
+           participant="optional", participant_help="Participant (default: the market).",
+           params=(click.Option(["--size"], type=int, default=16, help="How many random bytes."),)),
+    _Fault("clear", "clear", "Disarm every armed fault.", participant="optional",
+           participant_help="Only this participant's faults."),
+)  # fmt: skip
+"""Every fault command, registered on ``recorder sim fault`` below."""
 
 
-@fault_group.command("drop-requests")
-@click.argument("count", type=int)
-@participant_option
-@control_option
-@pass_app
-def fault_drop_requests(
-    app: AppContext, count: int, participant: str, endpoint: str | None
-) -> None:
-    """Lose the participant's next COUNT requests before they execute."""
-    _fault(app, endpoint, "drop_requests", participant=_participant(app, participant), count=count)
+def _register(fault: _Fault) -> None:
+    def run(app: AppContext, endpoint: str | None, **args: Any) -> None:
+        if fault.participant != "none":
+            who = args.pop("participant")
+            args["participant"] = _participant(app, who) if who else None
+        _fault(app, endpoint, fault.op, **args)
+
+    params = list(fault.params)
+    if fault.participant != "none":
+        # No default at all when required: click 8.2+ takes an explicit None for a default.
+        required = fault.participant == "required"
+        extra: dict[str, Any] = {"required": True} if required else {"default": None}
+        params.append(click.Option(["--participant", "-p"], help=fault.participant_help, **extra))
+    params.append(click.Option(["--control", "endpoint"], default=None, help=_CONTROL_HELP))
+    fault_group.add_command(
+        click.Command(fault.name, callback=pass_app(run), params=params, help=fault.help)
+    )
 
 
-@fault_group.command("drop-market")
-@click.argument("count", type=int)
-@control_option
-@pass_app
-def fault_drop_market(app: AppContext, count: int, endpoint: str | None) -> None:
-    """Drop the next COUNT market-channel messages (a market seq and clock gap)."""
-    _fault(app, endpoint, "drop_market", count=count)
-
-
-@fault_group.command("duplicate")
-@click.argument("count", type=int, default=1)
-@participant_option
-@control_option
-@pass_app
-def fault_duplicate(app: AppContext, count: int, participant: str, endpoint: str | None) -> None:
-    """Send each of the next COUNT order-channel messages to the participant twice."""
-    _fault(app, endpoint, "duplicate", participant=_participant(app, participant), count=count)
-
-
-@fault_group.command("delay")
-@click.argument("ms", type=int)
-@click.option("--count", type=int, default=1, help="How many messages to hold.")
-@participant_option
-@control_option
-@pass_app
-def fault_delay(
-    app: AppContext, ms: int, count: int, participant: str, endpoint: str | None
-) -> None:
-    """Hold the next COUNT order-channel messages to the participant for MS milliseconds."""
-    who = _participant(app, participant)
-    _fault(app, endpoint, "delay", participant=who, ms=ms, count=count)
-
-
-@fault_group.command("disconnect")
-@participant_option
-@control_option
-@pass_app
-def fault_disconnect(app: AppContext, participant: str, endpoint: str | None) -> None:
-    """Cut the participant's connections (it must reconnect)."""
-    _fault(app, endpoint, "disconnect", participant=_participant(app, participant))
-
-
-@fault_group.command("restart")
-@control_option
-@pass_app
-def fault_restart(app: AppContext, endpoint: str | None) -> None:
-    """Restart the run: new run_id, resting orders gone, seqs and clocks from 1."""
-    _fault(app, endpoint, "restart")
-
-
-@fault_group.command("garbage")
-@click.option("--size", type=int, default=16, help="How many random bytes.")
-@click.option("--participant", "-p", default=None, help="Participant (default: the market).")
-@control_option
-@pass_app
-def fault_garbage(
-    app: AppContext, size: int, participant: str | None, endpoint: str | None
-) -> None:
-    """Send random bytes that are not an envelope to a participant or the market."""
-    who = _participant(app, participant) if participant else None
-    _fault(app, endpoint, "garbage", participant=who, size=size)
-
-
-@fault_group.command("clear")
-@click.option("--participant", "-p", default=None, help="Only this participant's faults.")
-@control_option
-@pass_app
-def fault_clear(app: AppContext, participant: str | None, endpoint: str | None) -> None:
-    """Disarm every armed fault."""
-    who = _participant(app, participant) if participant else None
-    _fault(app, endpoint, "clear", participant=who)
+for _spec in FAULTS:
+    _register(_spec)

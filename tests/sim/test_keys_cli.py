@@ -15,6 +15,7 @@ import zmq.auth
 from click.testing import CliRunner
 
 from recorder.cli import main
+from recorder.cli import sim as sim_cli
 from recorder.errors import CertificateError
 from recorder.keys import KeyPair, public_keys_in
 from recorder.sim.control import ControlClient
@@ -121,3 +122,30 @@ def test_recorder_sim_runs_takes_faults_and_stops_on_ctrl_c(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_every_fault_command_sends_its_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(sim_cli, "_fault", lambda _app, _ep, op, **args: sent.append((op, args)))
+    key = KeyPair.generate().public_text
+    runner = CliRunner()
+    cases = [
+        (["drop-next", "3", "-p", key], ("drop_next", {"count": 3, "participant": key})),
+        (["drop-ack", "-p", key], ("drop_ack", {"participant": key})),
+        (["drop-after-ack", "-p", key], ("drop_after_ack", {"participant": key})),
+        (["drop-requests", "2", "-p", key], ("drop_requests", {"count": 2, "participant": key})),
+        (["drop-market", "4"], ("drop_market", {"count": 4})),
+        (["duplicate", "-p", key], ("duplicate", {"count": 1, "participant": key})),
+        (["delay", "50", "--count", "2", "-p", key],
+         ("delay", {"ms": 50, "count": 2, "participant": key})),
+        (["disconnect", "-p", key], ("disconnect", {"participant": key})),
+        (["restart"], ("restart", {})),
+        (["garbage", "--size", "8"], ("garbage", {"size": 8, "participant": None})),
+        (["clear", "-p", key], ("clear", {"participant": key})),
+    ]  # fmt: skip
+    for argv, expected in cases:
+        result = runner.invoke(main, ["sim", "fault", *argv])
+        assert result.exit_code == 0, (argv, result.output)
+        assert sent.pop() == expected
+    result = runner.invoke(main, ["sim", "fault", "drop-ack"])
+    assert result.exit_code == 2 and "--participant" in result.output
