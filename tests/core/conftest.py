@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from recorder.core.frames import FrameFlag
-from recorder.errors import RemoteProtocolError
 from recorder.sim.session import WireFrame
-from recorder.venues.lx.codec import frame_meta
+from recorder.venues.lx.records import to_record
 
 Row = tuple[Any, ...]
 
@@ -28,44 +26,9 @@ class RowMaker:
             if f.participant not in (None, self.participant):
                 continue
             self.position += 1
-            try:
-                m = frame_meta(f.data)
-            except RemoteProtocolError:
-                rows.append(
-                    (
-                        self.position,
-                        1,
-                        f.channel.value,
-                        f.direction.value,
-                        f.wall_ns,
-                        f.mono_ns,
-                        "",
-                        0,
-                        "",
-                        "",
-                        0,
-                        int(FrameFlag.MALFORMED),
-                        f.data,
-                    )
-                )
-                continue
-            rows.append(
-                (
-                    self.position,
-                    1,
-                    f.channel.value,
-                    f.direction.value,
-                    f.wall_ns,
-                    f.mono_ns,
-                    m.run_id,
-                    m.seq,
-                    m.mid,
-                    m.kind,
-                    int(m.is_replay),
-                    0,
-                    f.data,
-                )
-            )
+            record = to_record(f.data, session_id=1, channel=f.channel, direction=f.direction,
+                               wall_ns=f.wall_ns, mono_ns=f.mono_ns)  # fmt: skip
+            rows.append((self.position, *record))  # a journal row: position, then the record
         return rows
 
 

@@ -8,31 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from recorder.core.frames import FrameFlag, FrameRecord
-from recorder.errors import RemoteProtocolError
+from recorder.core.frames import FrameRecord
 from recorder.journal import Journal, open_journal
 from recorder.sim.faults import FaultKind
 from recorder.sim.session import ScheduledFault, Session, SessionConfig, WireFrame
-from recorder.venues.lx.codec import frame_meta
+from recorder.venues.lx.records import to_record
 
 ME = "client-1"
 
 
 def records(session_id: int, frames: Iterable[WireFrame], who: str = ME) -> list[FrameRecord]:
     """Journal records of what ``who`` sent and received."""
-    out: list[FrameRecord] = []
-    for f in frames:
-        if f.participant not in (None, who):
-            continue
-        try:
-            m = frame_meta(f.data)
-        except RemoteProtocolError:
-            out.append(FrameRecord(session_id, f.channel, f.direction, f.wall_ns, f.mono_ns, "",
-                                   0, "", "", False, int(FrameFlag.MALFORMED), f.data))  # fmt: skip
-            continue
-        out.append(FrameRecord(session_id, f.channel, f.direction, f.wall_ns, f.mono_ns,
-                               m.run_id, m.seq, m.mid, m.kind, m.is_replay, 0, f.data))  # fmt: skip
-    return out
+    return [
+        to_record(f.data, session_id=session_id, channel=f.channel, direction=f.direction,
+                  wall_ns=f.wall_ns, mono_ns=f.mono_ns)
+        for f in frames
+        if f.participant in (None, who)
+    ]  # fmt: skip
 
 
 def config(seed: int = 3, steps: int = 6000) -> SessionConfig:
