@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,19 +57,25 @@ def test_missing_journal_read_only_names_the_path(tmp_path: Path) -> None:
         open_journal(tmp_path / "nope.journal", readonly=True)
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "tiny"
-    mount.mkdir()
+@contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted on ``folder`` (skips the test where mounting is not allowed)."""
+    folder.mkdir()
     result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
     )
     if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {result.stderr.decode().strip()}")
     try:
-        yield mount
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "tiny", "size=1m") as mount:
+        yield mount
 
 
 def test_full_disk_stops_capture_loudly_and_keeps_what_was_committed(tiny_tmpfs: Path) -> None:
@@ -110,22 +117,14 @@ def test_size_limited_file_stops_capture_loudly(tmp_path: Path) -> None:
 @pytest.fixture
 def readonly_dir(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "ro"
-    folder.mkdir()
     if os.geteuid() != 0:
+        folder.mkdir()
         folder.chmod(0o500)
         yield folder
         folder.chmod(0o700)
         return
-    # root ignores permission bits: use a read-only mount instead
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {result.stderr.decode().strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    with tmpfs(folder, "size=1m,ro") as mount:  # root ignores permission bits
+        yield mount
 
 
 def test_read_only_directory_is_a_clear_error(readonly_dir: Path) -> None:
