@@ -8,6 +8,7 @@ revision is refused with the command that upgrades it.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import time
@@ -20,10 +21,13 @@ import apsw
 
 from recorder import __version__
 from recorder.core.frames import Channel, Frame, FrameRecord
-from recorder.errors import JournalAccessError, NotAJournalError
+from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
 from recorder.journal import guard, migrate
 from recorder.journal.reader import FrameFilter, RawRow, Reader
-from recorder.journal.writer import Appender, Durability
+from recorder.journal.spool import Spool, recover, spool_path
+from recorder.journal.writer import INSERT_FRAME, Appender, Durability
+
+log = logging.getLogger("recorder.journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +128,14 @@ class Journal:
         return self._writer().append((record,))[0]
 
     def flush(self) -> None:
-        """Commit everything appended so far (``fast`` mode)."""
+        """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""
         self._writer().flush()
+
+    def commit_pending(self) -> None:
+        """Commit what is pending now, in this thread, unless a commit is under way: for a
+        writer's idle moment (see :meth:`Appender.commit_pending
+        <recorder.journal.writer.Appender.commit_pending>`)."""
+        self._writer().commit_pending()
 
     def start_session(
         self,
@@ -214,30 +224,37 @@ class Journal:
     @property
     def reader(self) -> Reader:
         """The read API (positions, streams, mids, time, follow)."""
+        self._settle()
         return self._reader
 
     def head_position(self) -> int:
         """Position of the last committed frame (0 when empty)."""
+        self._settle()
         return self._reader.head_position()
 
     def frames(self, start: int = 1, stop: int | None = None) -> Iterator[Frame]:
         """Frames in position order, ``start`` inclusive, ``stop`` exclusive."""
+        self._settle()
         return self._reader.frames(start, stop)
 
     def rows(self, start: int = 1, stop: int | None = None) -> Iterator[RawRow]:
         """Raw rows in position order (see :data:`~recorder.journal.reader.RawRow`)."""
+        self._settle()
         return self._reader.rows(start, stop)
 
     def select(self, flt: FrameFilter, *, limit: int | None = None) -> Iterator[Frame]:
         """Frames matching a filter, in position order."""
+        self._settle()
         return self._reader.select(flt, limit=limit)
 
     def by_mid(self, mid: str) -> list[Frame]:
         """A request's whole lifecycle."""
+        self._settle()
         return self._reader.by_mid(mid)
 
     def position_at(self, wall_ns: int) -> int:
         """The last position journaled at or before ``wall_ns``."""
+        self._settle()
         return self._reader.position_at(wall_ns)
 
     def sessions(self) -> list[Session]:
@@ -269,6 +286,12 @@ class Journal:
             sql + " ORDER BY position DESC, id DESC", params
         ).fetchall()
         return [Checkpoint(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
+
+    def _settle(self) -> None:
+        """Reads through the writing journal see every frame appended before them: wait for
+        the pending commit (``safe`` and ``fast``). A stopped appender leaves what is committed."""
+        if self._appender is not None:
+            self._appender.settle()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -328,11 +351,12 @@ def open_journal(
         revision = _revision(conn, path)
         migrate.refuse_if_old(path, revision)
         if readonly:
+            _merge_orphan_spool(path, busy_timeout_ms)
             return Journal(path, conn, None, None)
         lock = _writer_lock(path)
         writer_conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
         writer_conn.execute("PRAGMA journal_mode=WAL")
-        head_position, head_hash = Reader(writer_conn).head()
+        head_position, head_hash = _merge_spool(path, writer_conn)
         appender = Appender(
             writer_conn,
             path=str(path),
@@ -341,6 +365,7 @@ def open_journal(
             head_hash=head_hash,
             fast_flush_ms=fast_flush_ms,
             fast_batch=fast_batch,
+            spool=_open_spool(path) if durability == "safe" else None,
         )
         return Journal(path, conn, appender, lock, writer_conn)
     except BaseException:
@@ -352,6 +377,71 @@ def open_journal(
             lock.close()
         guard.release(path, "apsw")
         raise
+
+
+def _merge_spool(path: Path, conn: apsw.Connection) -> tuple[int, bytes]:
+    """Merge what a dead writer left in the spool (the caller holds the writer lock); returns
+    the head position and hash after it."""
+    head_position, head_hash = Reader(conn).head()
+    try:
+        done = recover(conn, path, head_position, head_hash, INSERT_FRAME)
+    except apsw.FullError as exc:
+        raise JournalFullError(
+            f"journal {path}: the spool {spool_path(path)} holds frames a stopped writer "
+            f"acknowledged, and the disk is too full to merge them ({exc}). Free space and open "
+            "the journal again; nothing is lost meanwhile."
+        ) from exc
+    except (apsw.Error, OSError) as exc:
+        raise JournalAccessError(
+            f"journal {path}: cannot merge the spool {spool_path(path)} ({exc}); it is kept as "
+            "it is: fix the cause and open the journal again"
+        ) from exc
+    if done.recovered:
+        head_position, head_hash = Reader(conn).head()
+    return head_position, head_hash
+
+
+def _open_spool(path: Path) -> Spool:
+    try:
+        return Spool(spool_path(path))
+    except OSError as exc:
+        raise JournalAccessError(
+            f"cannot write next to journal {path} ({spool_path(path)}: {exc.strerror}); "
+            "the journal's directory must be writable"
+        ) from exc
+
+
+def _merge_orphan_spool(path: Path, busy_timeout_ms: int) -> None:
+    """A reader's open: merge the spool of a writer that died, when no writer holds the journal
+    (a live writer merges its own). Where that cannot be done the reader goes on with what the
+    SQLite file holds, and says so."""
+    spool = spool_path(path)
+    try:
+        if spool.stat().st_size == 0:
+            return
+    except FileNotFoundError:
+        return
+    try:
+        lock = _writer_lock(path)
+    except JournalAccessError as exc:
+        if "already being written" not in str(exc):
+            log.warning(
+                "journal %s: its spool holds frames not yet merged, and this reader cannot "
+                "merge them (%s); open the journal for writing to merge them",
+                path,
+                exc,
+            )
+        return
+    try:
+        conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
+        try:
+            _merge_spool(path, conn)
+        finally:
+            conn.close()
+    except (JournalAccessError, JournalFullError) as exc:
+        log.warning("journal %s: %s", path, exc)
+    finally:
+        lock.close()
 
 
 def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> apsw.Connection:

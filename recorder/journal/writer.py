@@ -10,9 +10,15 @@ threads appending at once share one transaction and, in ``strict``, one fsync (g
 
 * ``strict`` — ``synchronous=FULL``: ``append`` returns after the rows are committed and fsynced.
   Survives power loss.
-* ``safe`` (default) — ``synchronous=NORMAL`` in WAL: ``append`` returns after the rows are
-  committed to the WAL. Survives a killed process (the OS has the pages); a power cut may lose the
-  last transactions.
+* ``safe`` (default) — ``append`` returns after the rows are written to the journal's spool with
+  one ``write(2)`` (:mod:`recorder.journal.spool`). Survives a killed process (the OS has the
+  pages; the next process to open the journal merges what the spool holds beyond the SQLite
+  head); a power cut may lose the last transactions. The rows reach SQLite
+  (``synchronous=NORMAL`` in WAL) off the caller's path: when the owner calls
+  :meth:`Appender.commit_pending` at an idle moment (the SDK's and the capture service's loops do,
+  before they block on their sockets, so no other thread contends for the GIL), or else within
+  ``fast_flush_ms``, by the flusher thread. Without a spool (``spool=None``) ``append`` commits
+  inline, as ``strict`` does, with ``synchronous=NORMAL``.
 * ``fast`` — ``append`` returns at once; rows are committed in batches, when ``fast_batch`` rows
   are pending (by the appending thread itself) or ``fast_flush_ms`` after the oldest pending row
   (by a small flusher thread). A crash may lose the rows of the last ``fast_flush_ms``.
@@ -22,16 +28,26 @@ the commit path: the writer's automatic checkpoint is disabled and a background 
 own connection runs a PASSIVE checkpoint whenever the WAL passes ``CHECKPOINT_PAGES`` pages, so an
 append never pays for one (they were the p99 tail of the capture path).
 
+In the deferred modes (``fast``, and ``safe`` with its spool) an appending thread that finds
+``fast_batch`` rows pending and no commit running commits them itself: backpressure on a
+producer faster than the flusher.
+
 One process writes a journal at a time (an exclusive ``flock`` on ``<journal>-writer.lock``);
 any number of processes may read it. A failed commit — a full disk above all — stops the writer
 loudly: the failing ``append`` and every later one raise, and nothing committed before is touched.
+When the failure happens in the flusher, the next ``append`` or ``flush`` raises it; in ``safe``
+mode the rows it could not commit stay in the spool (they were acknowledged) until the journal is
+opened again with room to merge them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -41,6 +57,9 @@ import apsw
 from recorder.core.frames import FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
 from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, _sha256
+from recorder.journal.spool import RECORD, Spool
+
+log = logging.getLogger("recorder.journal")
 
 Durability = Literal["strict", "safe", "fast"]
 DURABILITIES: tuple[Durability, ...] = ("strict", "safe", "fast")
@@ -52,6 +71,13 @@ INSERT_FRAME = (
 
 CHECKPOINT_PAGES = 4000
 """WAL size (pages) that wakes the background checkpointer."""
+WAL_INLINE_PAGES = 4 * CHECKPOINT_PAGES
+"""WAL size (pages) past which the committer itself checkpoints between two transactions."""
+
+SPOOL_KEEP_BYTES = 1 << 20
+"""A spool smaller than this is emptied only when nothing is pending (one ``ftruncate``)."""
+SPOOL_COMPACT_BYTES = 32 << 20
+"""A spool past this size while rows are still pending drops its committed head (copy + rename)."""
 
 Row = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
 
@@ -69,21 +95,38 @@ class Appender:
         head_hash: bytes,
         fast_flush_ms: int = 5,
         fast_batch: int = 2000,
+        spool: Spool | None = None,
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+        if spool is not None and durability != "safe":
+            raise ValueError(f"a spool is for durability 'safe' only, not {durability!r}")
         self._conn = conn
         self._path = path
         self.durability: Durability = durability
+        self._spool = spool
+        self._deferred = durability == "fast" or spool is not None
+        """Commits happen after ``append`` returns (by the flusher, or by a later append)."""
         self._next = head_position + 1
         self._prev = head_hash
         self._pending: list[Row] = []
         self._pending_since = 0.0
+        self._spooled_at = 0
+        """The spool's size when the batch being committed was taken from ``_pending``."""
         self._committed = head_position
         self._committing = False
         self._failure: BaseException | None = None
+        self._failure_raised = False
         self._closed = False
-        self._cond = threading.Condition(threading.Lock())
+        self._quiet = False
+        """No append since the flusher's last tick."""
+        self._parked = False
+        """The flusher waits for an append (no tick)."""
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)
+        """Appenders, committers and flush callers wait on this."""
+        self._tick = threading.Condition(lock)
+        """Only the flusher waits on this (commits do not wake it)."""
         self._flush_s = fast_flush_ms / 1000
         self._fast_batch = fast_batch
         conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'strict' else 'NORMAL'}")
@@ -91,7 +134,7 @@ class Appender:
         conn.wal_autocheckpoint(0)
         conn.set_wal_hook(self._checkpointer.on_commit)
         self._flusher: threading.Thread | None = None
-        if durability == "fast":
+        if self._deferred:
             self._flusher = threading.Thread(
                 target=self._flush_loop, name="recorder-journal-flusher", daemon=True
             )
@@ -112,19 +155,21 @@ class Appender:
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
         """Append ``records`` in order and return their positions.
 
-        In ``strict`` and ``safe`` mode the rows are committed when this returns; in ``fast`` mode
-        they are queued (see :meth:`flush`).
+        In ``strict`` mode the rows are committed when this returns; in ``safe`` mode they are in
+        the spool (committed within moments); in ``fast`` mode they are queued (see :meth:`flush`).
         """
         cond = self._cond
         with cond:
             self._check_usable()
             first = self._next
             prev = self._prev
-            rows = self._pending
-            if not rows:
-                self._pending_since = time.monotonic()
+            batch: list[Row] = []
+            spool = self._spool
+            parts: list[bytes] = []
             position = first
             pack = _HEAD.pack
+            record = RECORD.pack
+            crc = zlib.crc32
             for r in records:
                 # A FrameRecord's fields are the frames columns in order, position and hash aside.
                 (
@@ -139,16 +184,43 @@ class Appender:
                     mono_ns, seq, is_replay, flags, len(run_b), len(mid_b), len(kind_b),
                     len(payload),
                 )  # fmt: skip
-                prev = _sha256(b"".join((prev, head, run_b, mid_b, kind_b, payload))).digest()
-                rows.append((position, *r, prev))
+                canon = b"".join((head, run_b, mid_b, kind_b, payload))
+                prev = _sha256(prev + canon).digest()
+                batch.append((position, *r, prev))
+                if spool is not None:
+                    parts.append(record(len(canon), crc(canon)))
+                    parts.append(canon)
                 position += 1
+            if spool is not None:
+                try:
+                    spool.write(b"".join(parts))
+                except OSError as exc:
+                    error = self._spool_error(exc, first, position - 1)
+                    self._failure = error
+                    self._failure_raised = True
+                    cond.notify_all()
+                    raise error from exc
+            rows = self._pending
+            if not rows:
+                self._pending_since = time.monotonic()
+            rows += batch
             self._next = position
             self._prev = prev
             last = position - 1
-            if self.durability == "fast":
-                if len(rows) < self._fast_batch or self._committing:
-                    if len(rows) == len(records):
-                        cond.notify_all()  # wake the flusher: a new batch started
+            if self._deferred:
+                if len(rows) < self._fast_batch:
+                    self._quiet = False
+                    if self._parked:
+                        self._tick.notify()  # wake the flusher: the first rows after a quiet spell
+                    return list(range(first, position))
+                # Backpressure: a producer faster than the flusher waits for its commit (which
+                # also keeps it from starving the flusher of this lock), then commits itself.
+                while self._committing and self._failure is None:
+                    cond.wait()
+                if self._failure is not None and spool is None:
+                    self._check_failure()  # fast: nothing holds these rows any more
+                if not self._pending or self._failure is not None:
+                    # In the spool, they are acknowledged; the next append hears of a failure.
                     return list(range(first, position))
                 self._committing = True
             elif self._committing:
@@ -158,7 +230,11 @@ class Appender:
                 return list(range(first, position))
             else:
                 self._committing = True
-        self._drain()
+        if spool is None:
+            self._drain()
+        else:
+            with contextlib.suppress(JournalError):  # these rows are in the spool: acknowledged
+                self._drain(report_later=True)
         return list(range(first, position))
 
     def flush(self) -> None:
@@ -176,8 +252,29 @@ class Appender:
             self._committing = True
         self._drain()
 
-    def _drain(self) -> None:
-        """Commit pending rows until none is left; the caller holds the committer role."""
+    def commit_pending(self) -> None:
+        """Commit what is pending now, in this thread (``safe`` and ``fast``; a no-op when nothing
+        is pending or a commit is under way). For an owner's idle moment: the commit leaves the
+        path of the frames and costs no thread hand-off. Raises like :meth:`append`."""
+        with self._cond:
+            if not self._pending or self._committing:
+                return
+            self._check_failure()
+            self._committing = True
+        self._drain()
+
+    def settle(self) -> None:
+        """Like :meth:`flush`, for readers: returns without raising once the appender stopped."""
+        if self._pending or self._committing:
+            with contextlib.suppress(JournalError):
+                self.flush()
+
+    def _drain(self, *, report_later: bool = False) -> None:
+        """Commit pending rows until none is left; the caller holds the committer role.
+
+        A failure is raised to the caller; with ``report_later`` (the flusher, or an append whose
+        own rows are safe in the spool) the next ``append`` or ``flush`` raises it itself.
+        """
         cond = self._cond
         while True:
             with cond:
@@ -187,18 +284,37 @@ class Appender:
                     cond.notify_all()
                     return
                 self._pending = []
+                spool = self._spool
+                if spool is not None:
+                    self._spooled_at = spool.size
             try:
                 self._write(batch)
             except BaseException as exc:
                 error = self._translate(exc, batch)
                 with cond:
                     self._failure = error
+                    self._failure_raised = not report_later
                     self._committing = False
                     cond.notify_all()
                 raise error from exc
             with cond:
                 self._committed = batch[-1][0]
+                if spool is not None:
+                    self._trim(spool)
                 cond.notify_all()
+            if self._checkpointer.inline_due:  # still the committer: no transaction can start
+                self._checkpointer.inline(self._conn)
+
+    def _trim(self, spool: Spool) -> None:
+        """Drop the spool's committed bytes (under the lock, after a commit)."""
+        try:
+            if not self._pending and spool.size >= SPOOL_KEEP_BYTES:
+                spool.empty()
+            elif self._spooled_at >= SPOOL_COMPACT_BYTES:
+                spool.keep_from(self._spooled_at)
+        except OSError as exc:
+            # Only the spool's size is at stake: it is trimmed after a later commit.
+            log.warning("journal %s: could not trim the spool (%s); retried later", self._path, exc)
 
     def _write(self, batch: list[Row]) -> None:
         conn = self._conn
@@ -216,6 +332,12 @@ class Appender:
             f"positions {batch[0][0]}..{batch[-1][0]} were not written; "
             f"everything up to position {self._committed} is committed and intact"
         )
+        if self._spool is not None:
+            where = (
+                f"positions {batch[0][0]}..{batch[-1][0]} could not be committed and stay in the "
+                f"spool {self._spool.path} (they are merged when the journal is next opened); "
+                f"everything up to position {self._committed} is committed and intact"
+            )
         if isinstance(exc, apsw.FullError):
             return JournalFullError(
                 f"journal {self._path}: the disk is full — capture stopped. {where}. "
@@ -232,6 +354,20 @@ class Appender:
         if isinstance(exc, apsw.Error):
             return JournalError(f"journal {self._path}: {exc} — capture stopped. {where}.")
         return JournalError(f"journal {self._path}: {exc!r} — capture stopped. {where}.")
+
+    def _spool_error(self, exc: OSError, first: int, last: int) -> JournalError:
+        where = (
+            f"positions {first}..{last} were not journaled; everything acknowledged before is in "
+            f"the journal or its spool"
+        )
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return JournalFullError(
+                f"journal {self._path}: the disk is full — capture stopped. {where}. "
+                "Free space, then restart capture (a new session continues the journal)."
+            )
+        return JournalAccessError(
+            f"journal {self._path}: cannot write the spool ({exc}) — capture stopped. {where}."
+        )
 
     # ------------------------------------------------------------------ other writes
 
@@ -280,19 +416,23 @@ class Appender:
                 return
             self._closed = True
             self._cond.notify_all()
+            self._tick.notify_all()
         if self._flusher is not None:
             self._flusher.join()
         try:
             if self._failure is None:
                 with self._cond:
-                    if not self._pending:
-                        return
                     while self._committing:
                         self._cond.wait()
-                    self._committing = True
-                self._drain()
+                    pending = bool(self._pending)
+                    self._committing = pending
+                if pending:
+                    self._drain()
         finally:
             self._checkpointer.close()
+            if self._spool is not None:
+                # Everything spooled is committed unless a commit failed: keep it then.
+                self._spool.close(remove=self._failure is None and not self._pending)
 
     def _check_usable(self) -> None:
         self._check_failure()
@@ -301,49 +441,81 @@ class Appender:
 
     def _check_failure(self) -> None:
         if self._failure is not None:
+            if not self._failure_raised:  # it happened in the flusher: this caller hears first
+                self._failure_raised = True
+                raise self._failure
             raise JournalClosedError(
                 f"journal {self._path} stopped after an earlier failure: {self._failure}"
             ) from self._failure
 
     def _flush_loop(self) -> None:
-        cond = self._cond
+        """The deferred modes' flusher: commits rows pending for ``fast_flush_ms``.
+
+        While frames come it ticks every ``fast_flush_ms`` (no appender wakes it: a wake-up per
+        append would be a thread hand-off on the frame's path); after a tick with no append it
+        parks until the next one.
+        """
+        tick = self._tick
         while True:
-            with cond:
-                while not self._closed and (not self._pending or self._committing):
-                    cond.wait()
+            with tick:
                 if self._closed or self._failure is not None:
                     return
+                if not self._pending or self._committing:
+                    if self._quiet:
+                        self._parked = True
+                        tick.wait()
+                        self._parked = False
+                    else:
+                        self._quiet = True
+                        tick.wait(self._flush_s)
+                    continue
                 due = self._pending_since + self._flush_s
                 now = time.monotonic()
                 if now < due:
-                    cond.wait(due - now)
-                    continue
-                if self._committing or not self._pending or self._failure is not None:
+                    tick.wait(due - now)
                     continue
                 self._committing = True
             try:
-                self._drain()
+                self._drain(report_later=True)
             except JournalError:
-                return  # recorded in self._failure; the next append raises it
+                return  # recorded in self._failure; the next append or flush raises it
 
 
 class _Checkpointer:
-    """Runs WAL checkpoints in a background thread, on its own connection to the journal."""
+    """Runs WAL checkpoints in a background thread, on its own connection to the journal.
+
+    SQLite restarts the WAL from its beginning only when a write transaction starts on a fully
+    checkpointed WAL. A passive checkpoint running beside a busy writer rarely catches the last
+    frames, so the thread repeats it until it does (the usual case, between two commits); a
+    writer that never pauses lets the WAL grow to ``WAL_INLINE_PAGES``, where the committer runs
+    one checkpoint itself between two transactions (:meth:`inline`), cheap because the thread
+    has copied nearly everything already.
+    """
+
+    CATCH_UP = 8
+    """Passive checkpoints one wake-up runs at most while trying to backfill the whole WAL."""
 
     def __init__(self, path: str, durability: Durability) -> None:
         self._path = path
         self._sync = "FULL" if durability == "strict" else "NORMAL"
         self._wake = threading.Event()
-        self._pending = False
+        self._busy = False
+        self._next_at = CHECKPOINT_PAGES
         self._stop = False
         self._thread: threading.Thread | None = None
+        self.inline_due = False
+        """Set by the WAL hook when the committer should checkpoint between transactions."""
         self.checkpoints = 0
-        """How many checkpoints the thread has run (for tests and status)."""
+        """How many checkpoints have run (for tests and status)."""
 
     def on_commit(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
         """The writer's WAL hook: wake the checkpointer when the WAL has grown large."""
-        if pages >= CHECKPOINT_PAGES:
-            self._pending = True
+        if pages < self._next_at - CHECKPOINT_PAGES:
+            self._next_at = CHECKPOINT_PAGES  # the WAL restarted
+        self.inline_due = pages >= WAL_INLINE_PAGES
+        if pages >= self._next_at and not self._busy:
+            self._busy = True
+            self._next_at = pages + CHECKPOINT_PAGES // 2
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="recorder-journal-checkpointer", daemon=True
@@ -351,6 +523,13 @@ class _Checkpointer:
                 self._thread.start()
             self._wake.set()
         return apsw.SQLITE_OK
+
+    def inline(self, conn: apsw.Connection) -> None:
+        """Checkpoint on the writer's connection between two transactions (the committer)."""
+        self.inline_due = False
+        with contextlib.suppress(apsw.Error):  # busy: the next commit asks again
+            conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            self.checkpoints += 1
 
     def _run(self) -> None:
         conn = apsw.Connection(self._path)
@@ -360,15 +539,20 @@ class _Checkpointer:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                if self._pending:
-                    self._pending = False
-                    # Busy or I/O trouble only delays a checkpoint (the next commit wakes us
-                    # again); it never loses data, and a failing disk fails the appends loudly.
-                    with contextlib.suppress(apsw.Error):
-                        conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-                        self.checkpoints += 1
                 if self._stop:
                     return
+                try:
+                    # Busy or I/O trouble only delays a checkpoint (the next commit wakes us
+                    # again); it never loses data, and a failing disk fails the appends loudly.
+                    for _ in range(self.CATCH_UP):
+                        frames, done = conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                        self.checkpoints += 1
+                        if done >= frames or self._stop:
+                            break
+                except apsw.Error:
+                    pass
+                finally:
+                    self._busy = False
         finally:
             conn.close()
 

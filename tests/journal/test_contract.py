@@ -113,6 +113,7 @@ def test_deleted_row_is_named(journal_path: Path) -> None:
 def test_triggers_refuse_update_and_delete(journal: Journal) -> None:
     sid = journal.start_session(venue="lx1", capture_point="test")
     journal.append(sample_records(5, session_id=sid))
+    journal.flush()  # committed (safe mode commits off the append's path)
     other = apsw.Connection(str(journal.path))
     with pytest.raises(apsw.ConstraintError, match="append-only, UPDATE refused"):
         other.execute("UPDATE frames SET seq = 99 WHERE position = 1")

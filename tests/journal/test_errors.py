@@ -18,6 +18,7 @@ from recorder.errors import (
     NotAJournalError,
 )
 from recorder.journal import open_journal
+from recorder.journal.spool import spool_path
 from recorder.journal.verify import verify
 from recorder.venues.lx.samples import sample_records
 
@@ -72,30 +73,50 @@ def tmpfs(folder: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+def grow(mount: Path, options: str) -> None:
+    """Remount a tmpfs with new options (e.g. a larger size)."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)
+
+
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
     with tmpfs(tmp_path / "tiny", "size=1m") as mount:
         yield mount
 
 
-def test_full_disk_stops_capture_loudly_and_keeps_what_was_committed(tiny_tmpfs: Path) -> None:
+@pytest.mark.parametrize("durability", ["safe", "strict"])
+def test_full_disk_stops_capture_loudly_and_loses_nothing_acknowledged(
+    tiny_tmpfs: Path, durability: str
+) -> None:
     path = tiny_tmpfs / "full.journal"
-    journal = open_journal(path)
+    journal = open_journal(path, durability=durability)  # type: ignore[arg-type]
     sid = journal.start_session(venue="lx1", capture_point="test")
     records = sample_records(40_000, session_id=sid)
-    committed = 0
+    acknowledged = 0
     with pytest.raises(JournalFullError, match="disk is full") as info:
         for i in range(0, len(records), 200):
-            committed = journal.append(records[i : i + 200])[-1]
+            acknowledged = journal.append(records[i : i + 200])[-1]
     assert "capture stopped" in str(info.value)
     with pytest.raises(JournalClosedError):
         journal.append(records[:1])
     journal.close()
+    assert acknowledged > 0
+    payloads = [r.payload for r in records]
     with open_journal(path, readonly=True) as reader:
-        assert reader.head_position() == committed
-        stored = [f.payload for f in reader.frames()]
+        head = reader.head_position()
+        assert [f.payload for f in reader.frames()] == payloads[:head]
+        assert verify(reader).ok
+    if durability == "strict":
+        assert head == acknowledged  # committed before append returned
+        return
+    # safe: what SQLite could not take is in the spool; with room again, the next open merges it.
+    assert head <= acknowledged
+    assert spool_path(path).stat().st_size > 0 or head == acknowledged
+    grow(tiny_tmpfs, "size=8m")
+    with open_journal(path, readonly=True) as reader:
+        assert reader.head_position() == acknowledged
+        assert [f.payload for f in reader.frames()] == payloads[:acknowledged]
         report = verify(reader)
-    assert stored == [r.payload for r in records[:committed]]
     assert report.ok, report.breaks
 
 

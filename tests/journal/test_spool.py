@@ -1,0 +1,202 @@
+"""The ``safe`` mode's spool: acknowledged frames survive the writer, and come back exactly once.
+
+The kill tests (test_durability.py) prove the promise end to end with SIGKILL; these tests build
+the states a dead writer can leave — a spool ahead of SQLite, a torn last record, a damaged
+record, a spool SQLite already has — and check what the next open makes of each.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from recorder.journal import journal as journal_module
+from recorder.journal import open_journal, writer
+from recorder.journal.chain import _HEAD
+from recorder.journal.spool import RECORD, spool_path
+from recorder.journal.verify import verify
+from recorder.venues.lx.samples import sample_records
+
+# A child that appends in safe mode, says how far it got, then dies without closing anything.
+_DIE_AFTER_APPEND = """
+import os, sys
+from recorder.journal import journal as journal_module
+from recorder.journal import open_journal, writer
+from recorder.venues.lx.samples import sample_records
+writer.Appender._flush_loop = lambda self: None  # the flusher never commits: all in the spool
+journal = open_journal(sys.argv[1], durability="safe")
+sid = journal.start_session(venue="lx1", capture_point="spool-test")
+positions = journal.append(sample_records(int(sys.argv[2]), session_id=sid))
+print(positions[-1], flush=True)
+os._exit(0)
+"""
+
+
+def _die_with_spooled(path: Path, count: int) -> int:
+    """Run a writer that spools ``count`` frames, commits none of them and exits abruptly."""
+    out = subprocess.run(
+        [sys.executable, "-c", _DIE_AFTER_APPEND, str(path), str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.split()[-1])
+
+
+def _payloads(path: Path) -> list[bytes]:
+    with open_journal(path, readonly=True) as reader:
+        return [f.payload for f in reader.frames()]
+
+
+def test_safe_append_returns_before_sqlite_has_the_rows_and_the_spool_has_them(
+    journal_path: Path,
+) -> None:
+    last = _die_with_spooled(journal_path, 50)
+    assert last == 50
+    assert spool_path(journal_path).stat().st_size > 50 * RECORD.size
+    with open_journal(journal_path) as journal:  # a writer's open merges the spool
+        assert journal.head_position() == 50
+        assert verify(journal).ok
+    assert not spool_path(journal_path).exists()  # a clean close leaves no spool
+
+
+def test_a_reader_merges_a_dead_writers_spool(journal_path: Path) -> None:
+    _die_with_spooled(journal_path, 30)
+    records = sample_records(30, session_id=1)
+    assert _payloads(journal_path) == [r.payload for r in records]
+    assert spool_path(journal_path).stat().st_size == 0
+    assert _payloads(journal_path) == [r.payload for r in records]  # exactly once
+
+
+def test_a_reader_leaves_a_live_writers_spool_alone(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer.Appender, "_flush_loop", lambda self: None)  # no commit yet
+    live = open_journal(journal_path)
+    sid = live.start_session(venue="lx1", capture_point="test")
+    live.append(sample_records(10, session_id=sid))
+    spooled = spool_path(journal_path).read_bytes()
+    assert spooled
+    with open_journal(journal_path, readonly=True) as reader:
+        assert reader.head_position() == 0  # the live writer owns its spool
+    assert spool_path(journal_path).read_bytes() == spooled
+    live.close()  # commits what is pending, then the spool goes
+    assert not spool_path(journal_path).exists()
+    assert len(_payloads(journal_path)) == 10
+
+
+def test_spooled_rows_sqlite_already_has_are_skipped(journal_path: Path) -> None:
+    _die_with_spooled(journal_path, 20)
+    spool = spool_path(journal_path)
+    data = spool.read_bytes()
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == 20
+    spool.write_bytes(data)  # as if the writer died after its commit, before emptying the spool
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == 20
+        assert verify(journal).ok
+
+
+def test_a_torn_last_record_was_never_acknowledged_and_is_dropped(journal_path: Path) -> None:
+    _die_with_spooled(journal_path, 20)
+    spool = spool_path(journal_path)
+    spool.write_bytes(spool.read_bytes()[:-7])  # the last write cut short by the kill
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == 19
+        assert verify(journal).ok
+
+
+def test_a_damaged_record_stops_recovery_and_the_spool_is_kept(journal_path: Path) -> None:
+    _die_with_spooled(journal_path, 20)
+    spool = spool_path(journal_path)
+    data = bytearray(spool.read_bytes())
+    offset = 0
+    for _ in range(10):  # skip ten whole records
+        offset += RECORD.size + RECORD.unpack_from(data, offset)[0]
+    data[offset + RECORD.size + 3] ^= 0xFF  # inside the 11th record's bytes
+    spool.write_bytes(bytes(data))
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == 10
+        assert verify(journal).ok
+    kept = list(journal_path.parent.glob(journal_path.name + "-spool.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == bytes(data)
+
+
+def test_clean_close_commits_and_removes_the_spool(journal_path: Path) -> None:
+    journal = open_journal(journal_path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    for i in range(0, 3000, 30):
+        journal.append(sample_records(30, session_id=sid))
+        assert i >= 0
+    journal.close()
+    assert not spool_path(journal_path).exists()
+    assert len(_payloads(journal_path)) == 3000
+
+
+def test_the_spool_is_trimmed_while_a_writer_never_pauses(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the spool is rarely empty when a commit ends: its committed head is dropped
+    once it passes SPOOL_COMPACT_BYTES, so it stays bounded."""
+    monkeypatch.setattr(writer, "SPOOL_COMPACT_BYTES", 64 * 1024)
+    monkeypatch.setattr(writer, "SPOOL_KEEP_BYTES", 1 << 40)  # only compaction trims
+    journal = open_journal(journal_path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(20_000, session_id=sid)
+    spool = spool_path(journal_path)
+    biggest = 0
+    for i in range(0, len(records), 50):
+        journal.append(records[i : i + 50])
+        biggest = max(biggest, spool.stat().st_size)
+    journal.flush()
+    spooled = sum(RECORD.size + _HEAD.size + len(r.payload) for r in records)  # at least
+    assert biggest < spooled / 4, (biggest, spooled)
+    journal.close()
+    assert _payloads(journal_path) == [r.payload for r in records]
+
+
+def test_many_threads_share_commits_in_safe_mode(journal_path: Path) -> None:
+    journal = open_journal(journal_path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(1600, session_id=sid)
+    results: list[list[int]] = []
+
+    def work(k: int) -> None:
+        mine = []
+        for r in records[k * 200 : (k + 1) * 200]:
+            mine += journal.append((r,))
+        results.append(mine)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(p for r in results for p in r) == list(range(1, 1601))
+    assert verify(journal).ok
+    journal.close()
+
+
+def test_the_wal_is_restarted_while_frames_keep_coming(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background checkpointer catches up and the WAL restarts, so it stays bounded."""
+    monkeypatch.setattr(writer, "CHECKPOINT_PAGES", 200)
+    monkeypatch.setattr(writer, "WAL_INLINE_PAGES", 800)
+    monkeypatch.setattr(journal_module, "_open_spool", lambda path: None)  # commit per append
+    journal = open_journal(journal_path, durability="safe")
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(6000, session_id=sid)
+    for r in records:
+        journal.append((r,))
+    wal_frames = os.path.getsize(str(journal_path) + "-wal") // (4096 + 24)
+    # Each single-row commit adds ~3 WAL frames: ~18,000 without a restart. With restarts the
+    # size is the most frames one restart took to come (the checkpoints' fsyncs set the pace).
+    assert wal_frames < 18_000 / 3, wal_frames
+    journal.close()
+    assert len(_payloads(journal_path)) == 6000
