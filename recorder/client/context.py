@@ -287,7 +287,9 @@ class Context:
         try:
             if self.reconciler.history:
                 self.reconciler.begin(Trigger.STARTUP)
+            tap = self.tap
             while not self._stopping:
+                tap.idle()  # commit the spool's frames while nothing waits on this thread
                 ready = {sock for sock, _ in poller.poll(self._timeout_ms())}
                 bursts = []
                 if self._dealer in ready:

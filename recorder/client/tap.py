@@ -5,8 +5,10 @@
 (``capture_point="sdk"``, the participant's z85 public key, both endpoints), and keeps the gap
 ledger. With ``journal=None`` (benchmarks' baseline) it journals nothing and costs nothing.
 
-In ``strict`` and ``safe`` mode :meth:`Tap.frame` returns after the row is committed; in
-``fast`` mode after it is queued (committed within ``fast_flush_ms``).
+In ``strict`` mode :meth:`Tap.frame` returns after the row is committed; in ``safe`` mode after
+it is in the journal's spool (it survives ``kill -9``; the I/O thread commits it when it next
+waits for its sockets, :meth:`Tap.idle`); in ``fast`` mode after it is queued (committed within
+``fast_flush_ms``).
 """
 
 from __future__ import annotations
@@ -129,8 +131,15 @@ class Tap:
         if self.journal is not None and gap_id:
             self.journal.update_gap(gap_id, state, reason=reason)
 
+    def idle(self) -> None:
+        """The I/O thread is about to wait for its sockets: commit what the spool holds (``safe``)
+        now, off the frames' path and on this thread (no GIL hand-off to a flusher)."""
+        journal = self.journal
+        if journal is not None and journal.durability == "safe":
+            journal.commit_pending()
+
     def flush(self) -> None:
-        """Commit what is pending (``fast`` mode)."""
+        """Commit what is pending (``safe`` and ``fast`` mode)."""
         if self.journal is not None:
             self.journal.flush()
 
