@@ -1,8 +1,10 @@
 """Order -> ACK round trip through the SDK, journal on (safe, strict, fast) and off, in one run.
 
-The simulator runs in a child process (its own GIL, as a real exchange would); this process runs
-four SDK contexts, one per mode, each with its own key pair and journal file. Rounds interleave
-the modes so that drift on a noisy machine hits them alike. Each sample is one IOC limit order
+The simulator runs in a child process (its own GIL, as a real exchange would). This process runs
+one SDK context at a time, alone with the simulator as a bot would be, each with a fresh journal
+file: rounds interleave the modes (a context per mode per round) so that drift on a noisy
+machine hits them alike, and no other context's I/O thread (journaling the measured orders'
+public reports) competes for the GIL. Each sample is one IOC limit order
 that cannot trade: ``limit_order()`` -> the ACK dispatched (``item.wait_acked()``); the bench waits
 for the order's final report before the next one so that nothing is in flight. The figure that
 matters is the p50 *added* by the journal in each mode, against the unjournaled baseline
@@ -105,38 +107,47 @@ def run(rounds: int, orders: int) -> dict[str, list[int]]:
     child.stdin.write(" ".join([*line, *(k.public_text for k in keys.values())]) + "\n")
     child.stdin.flush()
     order_ep, market_ep = child.stdout.readline().split()
+    endpoints = (order_ep, market_ep)
     samples: dict[str, list[int]] = {mode: [] for mode in (*MODES, RAW)}
-    with tempfile.TemporaryDirectory() as tmp:
-        contexts: dict[str, Context] = {}
-        try:
-            for mode in MODES:
-                durability = "safe" if mode == "none" else mode
-                config = Config(
-                    journal=JournalConfig(path=Path(tmp) / f"{mode}.journal",
-                                          durability=durability),  # type: ignore[arg-type]
-                    client=ClientConfig(ack_timeout_ms=5000, backoff_cap_ms=5000),
-                )  # fmt: skip
-                pair = keys[mode]
-                assert pair.private is not None
-                journal = None if mode == "none" else config.journal.path
-                context = Context(
-                    order_ep, pair.private, pair.public, exchange.public, Quiet,
-                    market_endpoint=market_ep, journal=journal, config=config,
-                )  # fmt: skip
-                context.start()
-                contexts[mode] = context
-                assert Commands(context).get_contracts().wait_done(10)  # connected, attached
-            for _ in range(rounds):
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_ in range(rounds):
                 for mode in MODES:
-                    samples[mode] += _orders(Commands(contexts[mode]), orders)
-                samples[RAW] += _raw_orders(order_ep, keys[RAW], exchange.public, orders)
-        finally:
-            for context in contexts.values():
-                context.stop()
-                context.join(10)
-            child.stdin.close()
-            child.wait(10)
+                    path = Path(tmp) / f"{mode}-{round_}.journal"
+                    samples[mode] += _session(mode, path, keys[mode], exchange, endpoints, orders)
+                samples[RAW] += _raw_orders(endpoints[0], keys[RAW], exchange.public, orders)
+    finally:
+        child.stdin.close()
+        child.wait(10)
     return samples
+
+
+def _session(
+    mode: str,
+    path: Path,
+    pair: KeyPair,
+    exchange: KeyPair,
+    endpoints: tuple[str, str],
+    orders: int,
+) -> list[int]:
+    """One SDK context alone with the simulator (a fresh journal): its order round trips."""
+    durability = "safe" if mode == "none" else mode
+    config = Config(
+        journal=JournalConfig(path=path, durability=durability),  # type: ignore[arg-type]
+        client=ClientConfig(ack_timeout_ms=5000, backoff_cap_ms=5000),
+    )
+    assert pair.private is not None
+    context = Context(
+        endpoints[0], pair.private, pair.public, exchange.public, Quiet,
+        market_endpoint=endpoints[1], journal=None if mode == "none" else path, config=config,
+    )  # fmt: skip
+    context.start()
+    try:
+        assert Commands(context).get_contracts().wait_done(10)  # connected, attached
+        return _orders(Commands(context), orders)
+    finally:
+        context.stop()
+        context.join(10)
 
 
 def _raw_orders(order_ep: str, pair: KeyPair, server_key: bytes, count: int) -> list[int]:

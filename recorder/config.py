@@ -40,6 +40,9 @@ class JournalConfig:
     """``fast`` mode: the longest a frame waits in memory before its batch is committed."""
     fast_batch: int = 2000
     """``fast`` mode: a batch this large is committed at once, without waiting."""
+    safe_commit_ms: int = 10
+    """``safe`` mode: the longest a frame waits in the spool for its SQLite commit (when other
+    processes see it); it is safe from a killed process from the moment it is appended."""
     busy_timeout_ms: int = 5000
     """How long to wait for another process's lock on the file before failing."""
 

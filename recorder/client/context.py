@@ -141,6 +141,8 @@ class Context:
         self._thread: threading.Thread | None = None
         self._zctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._out_seq = 0
+        self._sent = False
+        """Requests went out since the last commit: a reply takes a round trip, commit now."""
 
     @property
     def processor(self) -> MessageProcessor:
@@ -287,9 +289,10 @@ class Context:
         try:
             if self.reconciler.history:
                 self.reconciler.begin(Trigger.STARTUP)
-            tap = self.tap
             while not self._stopping:
-                tap.idle()  # commit the spool's frames while nothing waits on this thread
+                if self._sent:
+                    self._sent = False
+                    self.tap.commit_while_waiting()
                 ready = {sock for sock, _ in poller.poll(self._timeout_ms())}
                 bursts = []
                 if self._dealer in ready:
@@ -383,11 +386,12 @@ class Context:
         envelope.ticks = now = time.monotonic_ns()
         data = envelope.SerializeToString()
         item.wire = data
-        record = self.tap.frame(data, Channel.ORDER, Direction.OUT)  # rule 1: journal first
-        if record is not None:
-            self.reconciler.apply(self.tap.last_position, record)
+        record = self.tap.frame(data, Channel.ORDER, Direction.OUT, envelope=envelope)  # rule 1
         self.store.mark_sent(item, envelope, now)
         self._send_bytes(data)
+        self._sent = True
+        if record is not None:  # the local state follows; no reply is handled before this
+            self.reconciler.apply(self.tap.last_position, record)
 
     def _resend(self, resend: Resend) -> None:
         item = self.store.get(resend.mid)
@@ -398,10 +402,10 @@ class Context:
 
     def resend_item(self, item: IDStoreItem) -> None:
         """Journal and send an item's bytes again, same mid (I/O thread only)."""
-        record = self.tap.frame(item.wire, Channel.ORDER, Direction.OUT)
+        record = self.tap.frame(item.wire, Channel.ORDER, Direction.OUT, envelope=item.sent)
+        self._send_bytes(item.wire)
         if record is not None:
             self.reconciler.apply(self.tap.last_position, record)
-        self._send_bytes(item.wire)
 
     def _send_bytes(self, data: bytes) -> None:
         try:
@@ -425,6 +429,7 @@ class Context:
         self._poller.register(self._dealer, zmq.POLLIN)
         self.tap.start_session(self.endpoint, self.market_endpoint)
         self._out_seq = 0
+        self._sent = False
         self.liveness.restart(Channel.ORDER, time.monotonic_ns())
         # The exchange knows a connection by its first message: the plan's GetOpenOrders (and
         # resends, replays by mid, book resyncs); the first reply's seq reveals any gap.
@@ -462,18 +467,22 @@ class Context:
     def _handle(self, bursts: list[tuple[Channel, list[_Received]]]) -> None:
         """Journal what both channels delivered in one append, then handle each frame.
 
-        Rule 1: every frame is journaled (committed in strict and safe) before any handler sees
-        it; one commit for everything a poll returned keeps a busy market channel from adding a
-        commit in front of each order-channel reply.
+        Rule 1: every frame is journaled (committed in strict, spooled in safe) before any
+        handler sees it; one append for everything a poll returned keeps a busy market channel
+        from adding a commit in front of each order-channel reply. Each frame reaches the local
+        state (the reconciler's projector) just before its handler, not the whole burst first.
         """
-        journaled = self.tap.frames(
-            [(data, flags, channel) for channel, burst in bursts for data, flags, _, _ in burst]
-        )
-        apply = self.reconciler.apply
-        for position, record in journaled:
-            apply(position, record)
+        frames = [
+            (data, flags, channel, None if flags else envelope)
+            for channel, burst in bursts
+            for data, flags, envelope, _ in burst
+        ]
+        journaled = iter(self.tap.frames(frames))
+        apply = self.reconciler.apply if self.tap.enabled else None
         for channel, burst in bursts:
             for data, _, envelope, error in burst:
+                if apply is not None:  # the local state has the frame before its handler runs
+                    apply(*next(journaled))
                 if error is not None or envelope is None:
                     assert error is not None
                     self._guard("", self.processor.handle_protocol_error, data, error)
@@ -581,6 +590,7 @@ def _open(
         durability=jc.durability,
         fast_flush_ms=jc.fast_flush_ms,
         fast_batch=jc.fast_batch,
+        safe_commit_ms=jc.safe_commit_ms,
         busy_timeout_ms=jc.busy_timeout_ms,
     )
     return opened, True

@@ -6,9 +6,8 @@
 ledger. With ``journal=None`` (benchmarks' baseline) it journals nothing and costs nothing.
 
 In ``strict`` mode :meth:`Tap.frame` returns after the row is committed; in ``safe`` mode after
-it is in the journal's spool (it survives ``kill -9``; the I/O thread commits it when it next
-waits for its sockets, :meth:`Tap.idle`); in ``fast`` mode after it is queued (committed within
-``fast_flush_ms``).
+it is in the journal's spool (it survives ``kill -9``; committed within ``safe_commit_ms``); in
+``fast`` mode after it is queued (committed within ``fast_flush_ms``).
 """
 
 from __future__ import annotations
@@ -18,9 +17,16 @@ import time
 from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.core.recovery import CORRECTION_KIND
 from recorder.journal import Journal
-from recorder.venues.lx.records import to_record
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.records import envelope_record, to_record
+
+Envelope = pb.Envelope
 
 VENUE = "lx1"
+COMMIT_ROWS = 32
+COMMIT_AGE_S = 0.005
+"""The I/O thread commits the spool when a request went out and this many frames wait or the
+oldest has waited this long: one commit's fixed cost (most of it) shared by several orders."""
 CAPTURE_POINT = "sdk"
 
 
@@ -62,30 +68,40 @@ class Tap:
             self.session_id = 0
 
     def frame(
-        self, data: bytes, channel: Channel, direction: Direction, flags: int = 0
+        self,
+        data: bytes,
+        channel: Channel,
+        direction: Direction,
+        flags: int = 0,
+        envelope: Envelope | None = None,
     ) -> FrameRecord | None:
         """Journal one frame exactly as it is on the wire; returns its record (None: no journal;
-        its position is then :attr:`last_position`).
+        its position is then :attr:`last_position`). ``envelope``: the frame decoded, when the
+        caller has it (its metadata is then not parsed again).
 
         Malformed bytes are journaled too, flagged; this never refuses a frame.
         """
         journal = self.journal
         if journal is None:
             return None
-        record = to_record(
-            data,
-            session_id=self.session_id,
-            channel=channel,
-            direction=direction,
-            wall_ns=time.time_ns(),
-            mono_ns=time.monotonic_ns(),
-            flags=flags,
-        )
+        wall, mono, session = time.time_ns(), time.monotonic_ns(), self.session_id
+        if envelope is None:
+            record = to_record(
+                data, session_id=session, channel=channel, direction=direction, wall_ns=wall,
+                mono_ns=mono, flags=flags,
+            )  # fmt: skip
+        else:
+            record = envelope_record(
+                data, envelope, session_id=session, channel=channel, direction=direction,
+                wall_ns=wall, mono_ns=mono, flags=flags,
+            )  # fmt: skip
         self.last_position = journal.append_one(record)
         return record
 
-    def frames(self, batch: list[tuple[bytes, int, Channel]]) -> list[tuple[int, FrameRecord]]:
-        """Journal inbound frames ``(data, flags, channel)`` in one append (one commit);
+    def frames(
+        self, batch: list[tuple[bytes, int, Channel, Envelope | None]]
+    ) -> list[tuple[int, FrameRecord]]:
+        """Journal inbound frames ``(data, flags, channel, envelope or None)`` in one append;
         returns ``(position, record)`` per frame (empty without a journal)."""
         journal = self.journal
         if journal is None or not batch:
@@ -94,7 +110,10 @@ class Tap:
         records = [
             to_record(data, session_id=session, channel=channel, direction=Direction.IN,
                       wall_ns=wall, mono_ns=mono, flags=flags)
-            for data, flags, channel in batch
+            if envelope is None else
+            envelope_record(data, envelope, session_id=session, channel=channel,
+                            direction=Direction.IN, wall_ns=wall, mono_ns=mono, flags=flags)
+            for data, flags, channel, envelope in batch
         ]  # fmt: skip
         positions = journal.append(records)
         self.last_position = positions[-1]
@@ -131,12 +150,13 @@ class Tap:
         if self.journal is not None and gap_id:
             self.journal.update_gap(gap_id, state, reason=reason)
 
-    def idle(self) -> None:
-        """The I/O thread is about to wait for its sockets: commit what the spool holds (``safe``)
-        now, off the frames' path and on this thread (no GIL hand-off to a flusher)."""
+    def commit_while_waiting(self) -> None:
+        """The I/O thread has just sent requests and waits for their replies: commit what the
+        spool holds (``safe``; see :data:`COMMIT_ROWS`) in the network's round trip, on this
+        thread (no GIL hand-off to the flusher, which only commits what no send came to take)."""
         journal = self.journal
         if journal is not None and journal.durability == "safe":
-            journal.commit_pending()
+            journal.commit_pending(COMMIT_ROWS, COMMIT_AGE_S)
 
     def flush(self) -> None:
         """Commit what is pending (``safe`` and ``fast`` mode)."""

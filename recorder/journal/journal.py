@@ -131,11 +131,11 @@ class Journal:
         """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""
         self._writer().flush()
 
-    def commit_pending(self) -> None:
+    def commit_pending(self, min_rows: int = 1, min_age_s: float = 0.0) -> None:
         """Commit what is pending now, in this thread, unless a commit is under way: for a
         writer's idle moment (see :meth:`Appender.commit_pending
         <recorder.journal.writer.Appender.commit_pending>`)."""
-        self._writer().commit_pending()
+        self._writer().commit_pending(min_rows, min_age_s)
 
     def start_session(
         self,
@@ -327,6 +327,7 @@ def open_journal(
     fast_flush_ms: int = 5,
     fast_batch: int = 2000,
     busy_timeout_ms: int = 5000,
+    safe_commit_ms: int = 10,
 ) -> Journal:
     """Open (or create at the schema head) the journal at ``path``.
 
@@ -366,6 +367,7 @@ def open_journal(
             fast_flush_ms=fast_flush_ms,
             fast_batch=fast_batch,
             spool=_open_spool(path) if durability == "safe" else None,
+            safe_commit_ms=safe_commit_ms,
         )
         return Journal(path, conn, appender, lock, writer_conn)
     except BaseException:

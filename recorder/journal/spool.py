@@ -78,11 +78,14 @@ class Spool:
 
     def write(self, data: bytes) -> None:
         """Append ``data`` with ``write(2)`` (looping on a short write); raises ``OSError``."""
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-            self.size += written
+        written = os.write(self._fd, data)
+        self.size += written
+        if written < len(data):  # a short write (a signal, a nearly full disk): the rest
+            view = memoryview(data)[written:]
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+                self.size += written
 
     def empty(self) -> None:
         """Drop everything (the caller knows all of it is committed)."""

@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Positions and hashes are assigned under one lock, in the order frames are appended, so the chain
-never depends on which thread commits. Committing is a role, not a thread: the first appender that
+Positions are assigned under one lock, in the order frames are appended; the committer gives the
+rows their hashes batch after batch, in position order, so the chain never depends on which thread
+commits. Committing is a role, not a thread: the first appender that
 finds no commit in progress becomes the *committer*; it takes every pending row, writes them in one
 transaction and loops until nothing is pending, while later appenders only enqueue and wait. So N
 threads appending at once share one transaction and, in ``strict``, one fsync (group commit).
@@ -14,11 +15,12 @@ threads appending at once share one transaction and, in ``strict``, one fsync (g
   one ``write(2)`` (:mod:`recorder.journal.spool`). Survives a killed process (the OS has the
   pages; the next process to open the journal merges what the spool holds beyond the SQLite
   head); a power cut may lose the last transactions. The rows reach SQLite
-  (``synchronous=NORMAL`` in WAL) off the caller's path: when the owner calls
-  :meth:`Appender.commit_pending` at an idle moment (the SDK's and the capture service's loops do,
-  before they block on their sockets, so no other thread contends for the GIL), or else within
-  ``fast_flush_ms``, by the flusher thread. Without a spool (``spool=None``) ``append`` commits
-  inline, as ``strict`` does, with ``synchronous=NORMAL``.
+  (``synchronous=NORMAL`` in WAL) off the caller's path, by the flusher thread within
+  ``safe_commit_ms`` (other processes see them then; reads through this journal wait for them), or
+  at once when the owner calls :meth:`Appender.commit_pending`. A commit costs the same CPU
+  wherever it runs: batching a few milliseconds of frames into one makes it cheap per frame, and
+  keeping it off the appending thread keeps it out of the frames' way. Without a spool
+  (``spool=None``) ``append`` commits inline, as ``strict`` does, with ``synchronous=NORMAL``.
 * ``fast`` — ``append`` returns at once; rows are committed in batches, when ``fast_batch`` rows
   are pending (by the appending thread itself) or ``fast_flush_ms`` after the oldest pending row
   (by a small flusher thread). A crash may lose the rows of the last ``fast_flush_ms``.
@@ -80,6 +82,9 @@ SPOOL_COMPACT_BYTES = 32 << 20
 """A spool past this size while rows are still pending drops its committed head (copy + rename)."""
 
 Row = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
+"""A frames row, position first and hash last."""
+Pending = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
+"""A row waiting for its commit: its canonical bytes where the hash will be."""
 
 
 class Appender:
@@ -96,6 +101,7 @@ class Appender:
         fast_flush_ms: int = 5,
         fast_batch: int = 2000,
         spool: Spool | None = None,
+        safe_commit_ms: int = 10,
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
@@ -108,8 +114,9 @@ class Appender:
         self._deferred = durability == "fast" or spool is not None
         """Commits happen after ``append`` returns (by the flusher, or by a later append)."""
         self._next = head_position + 1
-        self._prev = head_hash
-        self._pending: list[Row] = []
+        self._chained = head_hash
+        """The hash of the last row chained (by the committer, in position order)."""
+        self._pending: list[Pending] = []
         self._pending_since = 0.0
         self._spooled_at = 0
         """The spool's size when the batch being committed was taken from ``_pending``."""
@@ -122,12 +129,12 @@ class Appender:
         """No append since the flusher's last tick."""
         self._parked = False
         """The flusher waits for an append (no tick)."""
-        lock = threading.Lock()
+        self._lock = lock = threading.Lock()
         self._cond = threading.Condition(lock)
         """Appenders, committers and flush callers wait on this."""
         self._tick = threading.Condition(lock)
         """Only the flusher waits on this (commits do not wake it)."""
-        self._flush_s = fast_flush_ms / 1000
+        self._flush_s = (safe_commit_ms if spool is not None else fast_flush_ms) / 1000
         self._fast_batch = fast_batch
         conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'strict' else 'NORMAL'}")
         self._checkpointer = _Checkpointer(path, durability)
@@ -159,11 +166,11 @@ class Appender:
         the spool (committed within moments); in ``fast`` mode they are queued (see :meth:`flush`).
         """
         cond = self._cond
-        with cond:
-            self._check_usable()
+        with self._lock:  # cond's lock, without Condition.__enter__'s Python frames
+            if self._failure is not None or self._closed:
+                self._check_usable()
             first = self._next
-            prev = self._prev
-            batch: list[Row] = []
+            batch: list[Pending] = []
             spool = self._spool
             parts: list[bytes] = []
             position = first
@@ -185,8 +192,7 @@ class Appender:
                     len(payload),
                 )  # fmt: skip
                 canon = b"".join((head, run_b, mid_b, kind_b, payload))
-                prev = _sha256(prev + canon).digest()
-                batch.append((position, *r, prev))
+                batch.append((position, *r, canon))  # chained when committed (_chain)
                 if spool is not None:
                     parts.append(record(len(canon), crc(canon)))
                     parts.append(canon)
@@ -205,7 +211,6 @@ class Appender:
                 self._pending_since = time.monotonic()
             rows += batch
             self._next = position
-            self._prev = prev
             last = position - 1
             if self._deferred:
                 if len(rows) < self._fast_batch:
@@ -252,12 +257,17 @@ class Appender:
             self._committing = True
         self._drain()
 
-    def commit_pending(self) -> None:
+    def commit_pending(self, min_rows: int = 1, min_age_s: float = 0.0) -> None:
         """Commit what is pending now, in this thread (``safe`` and ``fast``; a no-op when nothing
         is pending or a commit is under way). For an owner's idle moment: the commit leaves the
-        path of the frames and costs no thread hand-off. Raises like :meth:`append`."""
+        path of the frames and costs no thread hand-off. With ``min_rows``/``min_age_s`` only
+        once that many rows are pending or the oldest has waited that long (a commit's fixed
+        cost shared by more rows). Raises like :meth:`append`."""
         with self._cond:
-            if not self._pending or self._committing:
+            pending = self._pending
+            if not pending or self._committing:
+                return
+            if len(pending) < min_rows and time.monotonic() - self._pending_since < min_age_s:
                 return
             self._check_failure()
             self._committing = True
@@ -288,7 +298,7 @@ class Appender:
                 if spool is not None:
                     self._spooled_at = spool.size
             try:
-                self._write(batch)
+                self._write(self._chain(batch))
             except BaseException as exc:
                 error = self._translate(exc, batch)
                 with cond:
@@ -316,6 +326,18 @@ class Appender:
             # Only the spool's size is at stake: it is trimmed after a later commit.
             log.warning("journal %s: could not trim the spool (%s); retried later", self._path, exc)
 
+    def _chain(self, batch: list[Pending]) -> list[Row]:
+        """Give each row its hash, ``sha256(previous hash ‖ canonical bytes)`` (the committer
+        alone calls this, batch after batch in position order, so the chain is the order of
+        the positions whichever thread commits; off ``append``'s path)."""
+        prev = self._chained
+        rows: list[Row] = []
+        for row in batch:
+            prev = _sha256(prev + row[13]).digest()
+            rows.append((*row[:13], prev))
+        self._chained = prev
+        return rows
+
     def _write(self, batch: list[Row]) -> None:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -327,7 +349,7 @@ class Appender:
                 conn.execute("ROLLBACK")
             raise
 
-    def _translate(self, exc: BaseException, batch: list[Row]) -> JournalError:
+    def _translate(self, exc: BaseException, batch: list[Pending]) -> JournalError:
         where = (
             f"positions {batch[0][0]}..{batch[-1][0]} were not written; "
             f"everything up to position {self._committed} is committed and intact"

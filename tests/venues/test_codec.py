@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recorder.core.frames import Channel, Direction
 from recorder.errors import LocalProtocolError, RemoteProtocolError
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import (
@@ -22,6 +23,8 @@ from recorder.venues.lx.codec import (
     kind_of,
     make_envelope,
 )
+from recorder.venues.lx.records import envelope_record, to_record
+from recorder.venues.lx.samples import sample_frames
 
 _SCALARS: dict[int, st.SearchStrategy[Any]] = {
     FieldDescriptor.TYPE_UINT64: st.integers(0, 2**64 - 1),
@@ -110,8 +113,23 @@ def test_every_body_round_trips(kind: str) -> None:
         assert body_of(decoded) == body
         meta = frame_meta(data)
         assert meta == (kind, fields["mid"], fields["seq"], fields["run_id"], fields["is_replay"])
+        stamp: dict[str, Any] = dict(
+            session_id=3, channel=Channel.ORDER, direction=Direction.IN, wall_ns=5, mono_ns=7
+        )
+        assert envelope_record(data, decoded, **stamp) == to_record(data, **stamp)
 
     check()
+
+
+def test_envelope_record_is_to_record_on_a_participants_traffic() -> None:
+    for frame in sample_frames(2000):
+        stamp: dict[str, Any] = dict(
+            session_id=1, channel=frame.channel, direction=frame.direction, wall_ns=2, mono_ns=3
+        )
+        envelope = pb.Envelope.FromString(frame.payload)
+        assert envelope_record(frame.payload, envelope, **stamp) == to_record(
+            frame.payload, **stamp
+        )
 
 
 @given(st.binary(max_size=200))

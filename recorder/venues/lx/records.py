@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
 from recorder.errors import RemoteProtocolError
-from recorder.venues.lx.codec import frame_meta
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.codec import _FIELD_TO_KIND, frame_meta
 
 _INT64_MAX = (1 << 63) - 1
 
@@ -40,4 +41,30 @@ def to_record(
     return FrameRecord(
         session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind, is_replay,
         flags, payload,
+    )  # fmt: skip
+
+
+def envelope_record(
+    payload: bytes,
+    envelope: pb.Envelope,
+    *,
+    session_id: int,
+    channel: Channel,
+    direction: Direction,
+    wall_ns: int,
+    mono_ns: int,
+    flags: int = 0,
+) -> FrameRecord:
+    """:func:`to_record` for a frame whose envelope is at hand (decoded from ``payload``, or
+    serialized to it): the same record, without parsing the bytes again."""
+    field = envelope.WhichOneof("body")
+    seq = envelope.seq
+    if field is None or seq > _INT64_MAX:
+        return to_record(
+            payload, session_id=session_id, channel=channel, direction=direction,
+            wall_ns=wall_ns, mono_ns=mono_ns, flags=flags,
+        )  # fmt: skip
+    return FrameRecord(
+        session_id, channel, direction, wall_ns, mono_ns, envelope.run_id, seq, envelope.mid,
+        _FIELD_TO_KIND[field], envelope.is_replay, flags, payload,
     )  # fmt: skip
