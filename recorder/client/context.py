@@ -465,13 +465,22 @@ class Context:
         return burst
 
     def _handle(self, bursts: list[tuple[Channel, list[_Received]]]) -> None:
-        """Journal what both channels delivered in one append, then handle each frame.
+        """Journal what a poll delivered, then handle each frame.
 
         Rule 1: every frame is journaled (committed in strict, spooled in safe) before any
-        handler sees it; one append for everything a poll returned keeps a busy market channel
-        from adding a commit in front of each order-channel reply. Each frame reaches the local
-        state (the reconciler's projector) just before its handler, not the whole burst first.
+        handler sees it. In ``strict`` one append (one fsync) covers both channels, so a busy
+        market channel adds no commit in front of an order-channel reply; elsewhere an append
+        is cheap, and each channel's burst is journaled and handled in turn, order replies
+        first. Each frame reaches the local state (the reconciler's projector) just before its
+        handler, not the whole burst first.
         """
+        if self.tap.journal is not None and self.tap.journal.durability == "strict":
+            self._journal_and_handle(bursts)
+        else:
+            for burst in bursts:
+                self._journal_and_handle([burst])
+
+    def _journal_and_handle(self, bursts: list[tuple[Channel, list[_Received]]]) -> None:
         frames = [
             (data, flags, channel, None if flags else envelope)
             for channel, burst in bursts

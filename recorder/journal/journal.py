@@ -125,7 +125,7 @@ class Journal:
 
     def append_one(self, record: FrameRecord) -> int:
         """Append one frame and return its position."""
-        return self._writer().append((record,))[0]
+        return self._writer().append_one(record)
 
     def flush(self) -> None:
         """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""

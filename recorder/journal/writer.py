@@ -159,6 +159,50 @@ class Appender:
         """The highest position assigned (committed or pending)."""
         return self._next - 1
 
+    def append_one(self, record: FrameRecord) -> int:
+        """:meth:`append` of one record (the SDK's common case), without building lists."""
+        if self._deferred and self._spool is not None:
+            with self._lock:
+                if (
+                    self._failure is None
+                    and not self._closed
+                    and len(self._pending) + 1 < self._fast_batch
+                ):
+                    position = self._next
+                    (
+                        session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,
+                        kind, is_replay, flags, payload,
+                    ) = record  # fmt: skip
+                    run_b = run_id.encode()
+                    mid_b = mid.encode()
+                    kind_b = kind.encode()
+                    canon = b"".join((
+                        _HEAD.pack(
+                            position, session_id, _CHANNEL[channel], _DIRECTION[direction],
+                            wall_ns, mono_ns, seq, is_replay, flags, len(run_b), len(mid_b),
+                            len(kind_b), len(payload),
+                        ),
+                        run_b, mid_b, kind_b, payload,
+                    ))  # fmt: skip
+                    try:
+                        self._spool.write(RECORD.pack(len(canon), zlib.crc32(canon)) + canon)
+                    except OSError as exc:
+                        error = self._spool_error(exc, position, position)
+                        self._failure = error
+                        self._failure_raised = True
+                        self._cond.notify_all()
+                        raise error from exc
+                    pending = self._pending
+                    if not pending:
+                        self._pending_since = time.monotonic()
+                    pending.append((position, *record, canon))
+                    self._next = position + 1
+                    self._quiet = False
+                    if self._parked:
+                        self._tick.notify()
+                    return position
+        return self.append((record,))[0]
+
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
         """Append ``records`` in order and return their positions.
 
