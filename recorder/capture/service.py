@@ -322,15 +322,18 @@ class CaptureService:
         event(log, logging.INFO, "bot seen", key=frame.get("User-Id"), rid=rid.hex())
 
     def _forward_up(self, records: list[FrameRecord], rids: list[bytes], parts: Parts) -> None:
-        learn = self.routes.request
         send = self._dealer.send
-        for i, rid in enumerate(rids):
+        for i in range(len(rids)):
             record = records[i]
-            learn(rid, record)
             if record.flags and i in parts:
                 self._dealer.send_multipart(parts[i])
             else:
                 send(record.payload)
+        # Learning where replies go can wait until the requests are on their way: every reply
+        # is read by a later pass of this same loop.
+        learn = self.routes.request
+        for i, rid in enumerate(rids):
+            learn(rid, records[i])
 
     def _forward_orders(
         self,
