@@ -346,7 +346,7 @@ class CaptureService:
         routes, gaps = self.routes, self.gaps
         order_seq = gaps.order
         targets_of = routes.targets
-        pending = gaps.pending
+        concerns = gaps.concerns
         send = self._router.send
         to_bots = self._to_bots
         for i in range(start, stop):
@@ -366,7 +366,7 @@ class CaptureService:
                 targets = targets_of(record)
                 if order_seq.is_fast(record.seq, record.run_id):
                     order_seq.advance()
-                    if record.mid in pending or record.kind == "ContractDetail":
+                    if concerns(record):
                         self._carry_out(gaps.on_in_order(record, time.monotonic_ns()))
                     if len(targets) == 1:  # the common case, inlined: one bot asked
                         rid = targets[0]
