@@ -29,7 +29,7 @@ an unknown one).
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import OrderedDict, deque
 
 from recorder.core.frames import FrameRecord
 from recorder.venues.lx import lx1_pb2 as pb
@@ -53,7 +53,10 @@ class Routes:
 
     def __init__(self, max_mids: int = MAX_MIDS) -> None:
         self.max_mids = max_mids
-        self._owners: dict[str, bytes] = {}
+        # Oldest first. An OrderedDict, not a dict: forgetting a plain dict's first key leaves a
+        # hole at the front of its entry table, so finding the next oldest one scans every hole
+        # left since the last resize (~18 µs per request at 200,000 mids, growing with the cap).
+        self._owners: OrderedDict[str, bytes] = OrderedDict()
         self._peers: dict[bytes, None] = {}
         self._replay_mids: dict[str, bytes] = {}
         self._cross: set[str] = set()
@@ -104,8 +107,7 @@ class Routes:
         owners = self._owners
         owners[mid] = rid
         if len(owners) > self.max_mids:
-            oldest = next(iter(owners))
-            del owners[oldest]
+            oldest, _ = owners.popitem(last=False)
             self._cross.discard(oldest)
 
     # ------------------------------------------------------------------ routing

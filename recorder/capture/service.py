@@ -5,11 +5,13 @@ servers with the service's own key and a ZAP allow-list of bot public keys (an u
 gets a byte). Upstream, the service is the participant: a DEALER and a SUB with the participant's
 key pair. One thread (the *loop*) owns every socket and the journal's appender.
 
-The hot path, per readable socket: drain what is readable (up to :data:`BURST` messages), build
-one :class:`~recorder.core.frames.FrameRecord` per message (the LX/1 header parse only), append
-the batch to the journal — in ``strict`` and ``safe`` the append returns after the commit — and
-only then forward every message of the batch (ARCHITECTURE.md rule 1). A multi-part message is
-journaled as one frame flagged ``MULTIPART`` and forwarded as the same parts.
+The hot path, per wake-up: drain every readable traffic socket (up to
+:data:`~recorder.capture.intake.BURST` messages each, one
+:class:`~recorder.core.frames.FrameRecord` per message: :mod:`recorder.capture.intake`), append
+everything drained, both directions, to the journal in one call — in ``strict`` and ``safe`` the
+append returns after the commit — and only then forward any of it (ARCHITECTURE.md rule 1). A
+multi-part message is journaled as one frame flagged ``MULTIPART`` and forwarded as the same
+parts.
 
 What goes to which bot is :mod:`recorder.capture.routing`'s decision; sequencing and the
 service's own gap filling (``MessageReplay``, ``GetBookState``, the gap ledger) are
@@ -32,12 +34,13 @@ import zmq
 import zmq.auth.thread
 from zmq.utils.monitor import recv_monitor_message
 
+from recorder.capture.intake import Parts, drain, drain_router
 from recorder.capture.logs import event
 from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes, SendRequest
 from recorder.capture.routing import SERVICE, Routes
 from recorder.capture.sockets import AllowList, CaptureEndpoints, Peers, Upstream
 from recorder.capture.status import CaptureStatus, answer
-from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
+from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.errors import CaptureError
 from recorder.journal import Journal
 from recorder.keys import KeyPair
@@ -46,17 +49,12 @@ from recorder.venues.lx.records import to_record
 
 log = logging.getLogger("recorder.capture")
 
-BURST = 256
-"""The most messages read from one socket before they are journaled and forwarded."""
-
 ZAP_DOMAIN = "lx1-capture"
 """The ZAP domain of the bot-facing sockets."""
 
 _TICK_NS = 100_000_000
 _ORDER, _MARKET = Channel.ORDER, Channel.MARKET
 _IN, _OUT = Direction.IN, Direction.OUT
-_MULTIPART = int(FrameFlag.MULTIPART)
-_RCVMORE = zmq.RCVMORE
 _NOBLOCK = zmq.NOBLOCK
 _SNDMORE_NB = zmq.SNDMORE | zmq.NOBLOCK
 
@@ -290,20 +288,21 @@ class CaptureService:
         """Drain the readable traffic sockets, journal it all in one append (one commit), then
         forward it; return how many of ``events`` were traffic sockets."""
         records: list[FrameRecord] = []
-        parts: dict[int, list[bytes]] = {}
+        parts: Parts = {}
         hot = 0
         rids: list[bytes] = []
+        sid = self.session_id
         if self._router in events:
             hot += 1
-            rids = self._read_bots(records, parts)
+            drain_router(self._router, records, parts, rids, sid, self._new_bot, self._rids)
         n_bots = len(records)
         if self._dealer in events:
             hot += 1
-            self._read(self._dealer, _ORDER, records, parts)
+            drain(self._dealer, _ORDER, records, parts, sid)
         n_orders = len(records)
         if self._sub in events:
             hot += 1
-            self._read(self._sub, _MARKET, records, parts)
+            drain(self._sub, _MARKET, records, parts, sid)
         if not records:
             return hot
         positions = self.journal.append(records)  # rule 1: committed before anything is sent
@@ -318,70 +317,37 @@ class CaptureService:
             self._forward_market(records, positions, parts, n_orders)
         return hot
 
-    def _read_bots(self, records: list[FrameRecord], parts: dict[int, list[bytes]]) -> list[bytes]:
-        router = self._router
-        recv = router.recv
-        sid = self.session_id
-        known = self._rids
-        rids: list[bytes] = []
-        base = len(records)
-        for i in range(base, base + BURST):
-            try:
-                rid = recv(_NOBLOCK)
-            except zmq.Again:
-                break
-            if rid in known:
-                data = recv()
-            else:
-                frame = router.recv(copy=False)
-                data = frame.bytes
-                event(log, logging.INFO, "bot seen", key=frame.get("User-Id"), rid=rid.hex())
-                known.add(rid)
-            records.append(_record(router, data, i, parts, sid, _ORDER, _OUT))
-            rids.append(rid)
-        return rids
+    @staticmethod
+    def _new_bot(rid: bytes, frame: zmq.Frame) -> None:
+        event(log, logging.INFO, "bot seen", key=frame.get("User-Id"), rid=rid.hex())
 
-    def _read(
-        self,
-        sock: zmq.Socket[bytes],
-        channel: Channel,
-        records: list[FrameRecord],
-        parts: dict[int, list[bytes]],
-    ) -> None:
-        recv = sock.recv
-        sid = self.session_id
-        base = len(records)
-        for i in range(base, base + BURST):
-            try:
-                data = recv(_NOBLOCK)
-            except zmq.Again:
-                break
-            records.append(_record(sock, data, i, parts, sid, channel, _IN))
-
-    def _forward_up(
-        self, records: list[FrameRecord], rids: list[bytes], parts: dict[int, list[bytes]]
-    ) -> None:
-        learn = self.routes.request
+    def _forward_up(self, records: list[FrameRecord], rids: list[bytes], parts: Parts) -> None:
         send = self._dealer.send
-        for i, rid in enumerate(rids):
+        for i in range(len(rids)):
             record = records[i]
-            learn(rid, record)
-            several = parts.get(i) if parts else None
-            if several is None:
-                send(record.payload)
+            if record.flags and i in parts:
+                self._dealer.send_multipart(parts[i])
             else:
-                self._dealer.send_multipart(several)
+                send(record.payload)
+        # Learning where replies go can wait until the requests are on their way: every reply
+        # is read by a later pass of this same loop.
+        learn = self.routes.request
+        for i, rid in enumerate(rids):
+            learn(rid, records[i])
 
     def _forward_orders(
         self,
         records: list[FrameRecord],
         positions: list[int],
-        parts: dict[int, list[bytes]],
+        parts: Parts,
         start: int,
         stop: int,
     ) -> None:
         routes, gaps = self.routes, self.gaps
         order_seq = gaps.order
+        targets_of = routes.targets
+        concerns = gaps.concerns
+        send = self._router.send
         to_bots = self._to_bots
         for i in range(start, stop):
             record = records[i]
@@ -390,19 +356,26 @@ class CaptureService:
                 continue
             if record.is_replay:
                 owner = routes.replay_owner
-                targets = routes.targets(record)
+                targets = targets_of(record)
                 if owner is not None and owner != SERVICE:  # a bot's own MessageReplay
                     to_bots(record, targets)
                     targets = ()
                 elif gaps.is_backfill(record):
                     targets = ()
             else:
-                targets = routes.targets(record)
+                targets = targets_of(record)
                 if order_seq.is_fast(record.seq, record.run_id):
                     order_seq.advance()
-                    if gaps.concerns(record):
+                    if concerns(record):
                         self._carry_out(gaps.on_in_order(record, time.monotonic_ns()))
-                    if targets:
+                    if len(targets) == 1:  # the common case, inlined: one bot asked
+                        rid = targets[0]
+                        try:
+                            send(rid, _SNDMORE_NB)
+                            send(record.payload, _NOBLOCK)
+                        except zmq.ZMQError as exc:
+                            self._not_delivered(rid, exc)
+                    elif targets:
                         to_bots(record, targets)
                     continue
             item: Item = (record, targets)
@@ -412,7 +385,7 @@ class CaptureService:
         self,
         records: list[FrameRecord],
         positions: list[int],
-        parts: dict[int, list[bytes]],
+        parts: Parts,
         start: int,
     ) -> None:
         market_seq = self.gaps.market
@@ -424,11 +397,10 @@ class CaptureService:
                     market_seq.advance()
                 else:
                     self._carry_out(self.gaps.on_market(record, positions[i], time.monotonic_ns()))
-            several = parts.get(i) if parts else None
-            if several is None:
-                publish(record.payload)
-            else:
-                self._pub.send_multipart(several)
+            elif i in parts:
+                self._pub.send_multipart(parts[i])
+                continue
+            publish(record.payload)
 
     def _to_bots(
         self, record: FrameRecord, targets: Sequence[bytes], parts: list[bytes] | None = None
@@ -443,12 +415,15 @@ class CaptureService:
                 else:
                     router.send_multipart([rid, *parts], _NOBLOCK)
             except zmq.ZMQError as exc:
-                self.not_delivered += 1
-                if exc.errno == errno.EHOSTUNREACH:
-                    self.routes.forget(rid)
-                    event(log, logging.INFO, "bot gone", rid=rid.hex())
-                else:
-                    event(log, logging.WARNING, "bot not keeping up", rid=rid.hex(), error=exc)
+                self._not_delivered(rid, exc)
+
+    def _not_delivered(self, rid: bytes, exc: zmq.ZMQError) -> None:
+        self.not_delivered += 1
+        if exc.errno == errno.EHOSTUNREACH:
+            self.routes.forget(rid)
+            event(log, logging.INFO, "bot gone", rid=rid.hex())
+        else:
+            event(log, logging.WARNING, "bot not keeping up", rid=rid.hex(), error=exc)
 
     # ------------------------------------------------------------------ gap filling
 
@@ -568,36 +543,3 @@ class CaptureService:
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
-
-
-def _record(
-    sock: zmq.Socket[bytes],
-    data: bytes,
-    index: int,
-    parts: dict[int, list[bytes]],
-    session_id: int,
-    channel: Channel,
-    direction: Direction,
-) -> FrameRecord:
-    """The journal record of a message whose first part is ``data``.
-
-    A multi-part message (an LX/1 protocol error) is read whole, journaled joined and flagged
-    ``MULTIPART``; its parts are kept in ``parts[index]`` to be forwarded as they came.
-    """
-    flags = 0
-    if sock.getsockopt(_RCVMORE):
-        several = [data]
-        while sock.getsockopt(_RCVMORE):
-            several.append(sock.recv())
-        parts[index] = several
-        data = b"".join(several)
-        flags = _MULTIPART
-    return to_record(
-        data,
-        session_id=session_id,
-        channel=channel,
-        direction=direction,
-        wall_ns=time.time_ns(),
-        mono_ns=time.monotonic_ns(),
-        flags=flags,
-    )

@@ -84,3 +84,25 @@ def test_routes_table() -> None:
     routes.forget(b"A")
     assert routes.targets(record("Status", m1)) == (b"B",)
     assert SERVICE == b""
+
+
+def out(mid: str, kind: str = "LimitOrder") -> FrameRecord:
+    return FrameRecord(1, Channel.ORDER, Direction.OUT, 0, 0, "", 1, mid, kind, False, 0, b"")
+
+
+def test_the_oldest_mids_are_forgotten_first_and_then_route_to_every_bot() -> None:
+    routes = Routes(max_mids=3)
+    first, second, third, fourth, fifth = (f"{i:032x}" for i in range(1, 6))
+    routes.request(b"A", out(first, "CancelAll"))
+    routes.request(b"B", out(second))
+    routes.request(b"A", out(third))
+    routes.request(b"B", out(first, "CancelAll"))  # a mid seen again keeps its age (and owner B)
+    assert routes.targets(record("Status", first)) == (b"B",)
+    routes.request(b"B", out(fourth))  # forgets the oldest: first
+    assert routes.targets(record("ActionReport", first)) == (b"A", b"B")
+    assert routes.targets(record("Status", second)) == (b"B",)
+    routes.request(b"A", out(fifth))  # then second
+    assert routes.targets(record("Status", second)) == (b"A", b"B")
+    assert [routes.targets(record("Status", m)) for m in (third, fourth, fifth)] == [
+        (b"A",), (b"B",), (b"A",),
+    ]  # fmt: skip

@@ -1,0 +1,163 @@
+"""The capture service's intake: drain a socket and build one journal record per message.
+
+This is the hot path of the proxy, written for per-message cost: each drain reads up to
+:data:`BURST` messages with ``NOBLOCK``, and each message costs two ``recv`` calls on the bot
+ROUTER (routing id, frame) or one on the upstream DEALER and SUB, one header parse, two clock
+reads and one tuple. The frame part is received as a :class:`zmq.Frame` so that its ``more``
+flag comes with it: ``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it
+converts the option to an enum on every call) and is only paid for multi-part messages.
+
+:func:`record_of` is :func:`recorder.venues.lx.records.to_record` for the common case — a
+well-formed envelope, inlined — and hands everything else (bytes that do not parse, an envelope
+without a body, an out-of-range seq) to ``to_record`` itself, so the two agree on every frame
+(tests/capture/test_intake.py checks that they do).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import zmq
+from google.protobuf.message import DecodeError
+
+from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
+from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.records import to_record
+
+BURST = 256
+"""The most messages read from one socket before they are journaled and forwarded."""
+
+_INT64_MAX = (1 << 63) - 1
+_MULTIPART = int(FrameFlag.MULTIPART)
+_NOBLOCK = zmq.NOBLOCK
+_RCVMORE = zmq.RCVMORE
+_parse_header = pb.EnvelopeHeader.FromString
+_KINDS: dict[str, str] = {
+    field.name: field.message_type.name
+    for field in pb.Envelope.DESCRIPTOR.oneofs_by_name["body"].fields
+    if field.message_type is not None
+}
+_new_record = tuple.__new__
+_time_ns = time.time_ns
+_monotonic_ns = time.monotonic_ns
+
+Parts = dict[int, list[bytes]]
+"""The parts of multi-part messages, by their index in the drained batch."""
+
+
+def record_of(
+    data: bytes, session_id: int, channel: Channel, direction: Direction, flags: int = 0
+) -> FrameRecord:
+    """The journal record of one frame received now (the same record ``to_record`` builds)."""
+    try:
+        header = _parse_header(data)
+        field = header.WhichOneof("body")
+    except DecodeError:
+        field = None
+    if field is None or header.seq > _INT64_MAX:
+        return to_record(
+            data, session_id=session_id, channel=channel, direction=direction,
+            wall_ns=_time_ns(), mono_ns=_monotonic_ns(), flags=flags,
+        )  # fmt: skip
+    record: FrameRecord = _new_record(
+        FrameRecord,
+        (
+            session_id, channel, direction, _time_ns(), _monotonic_ns(), header.run_id,
+            header.seq, header.mid, _KINDS[field], header.is_replay, flags, data,
+        ),
+    )  # fmt: skip
+    return record
+
+
+def _rest(sock: zmq.Socket[bytes], first: bytes) -> list[bytes]:
+    """The parts of a multi-part message whose first part was ``first``."""
+    parts = [first]
+    parts.append(sock.recv())
+    while sock.getsockopt(_RCVMORE):
+        parts.append(sock.recv())
+    return parts
+
+
+def drain_router(
+    router: zmq.Socket[bytes],
+    records: list[FrameRecord],
+    parts: Parts,
+    rids: list[bytes],
+    session_id: int,
+    on_new_peer: Callable[[bytes, zmq.Frame], None],
+    known: set[bytes],
+) -> None:
+    """Read up to :data:`BURST` bot messages: their records go to ``records``, their routing ids
+    to ``rids``. ``on_new_peer(rid, frame)`` is called for a routing id not in ``known``."""
+    recv = router.recv
+    append_record, append_rid = records.append, rids.append
+    base = len(records)
+    channel, direction = Channel.ORDER, Direction.OUT
+    for i in range(base, base + BURST):
+        try:
+            rid = recv(_NOBLOCK)
+        except zmq.Again:
+            return
+        frame = recv(copy=False)
+        if rid not in known:
+            known.add(rid)
+            on_new_peer(rid, frame)
+        data = frame.bytes
+        flags = 0
+        if frame.more:  # a multi-part message (an LX/1 protocol error): journaled joined
+            several = parts[i] = _rest(router, data)
+            data = b"".join(several)
+            flags = _MULTIPART
+        try:
+            header = _parse_header(data)
+            field = header.WhichOneof("body")
+        except DecodeError:
+            field = None
+        if field is None or header.seq > _INT64_MAX:
+            append_record(record_of(data, session_id, channel, direction, flags))
+        else:
+            row = (
+                session_id, channel, direction, _time_ns(), _monotonic_ns(), header.run_id,
+                header.seq, header.mid, _KINDS[field], header.is_replay, flags, data,
+            )  # fmt: skip
+            append_record(_new_record(FrameRecord, row))
+        append_rid(rid)
+
+
+def drain(
+    sock: zmq.Socket[bytes],
+    channel: Channel,
+    records: list[FrameRecord],
+    parts: Parts,
+    session_id: int,
+) -> None:
+    """Read up to :data:`BURST` messages from the exchange (DEALER or SUB) into ``records``."""
+    recv = sock.recv
+    append_record = records.append
+    base = len(records)
+    direction = Direction.IN
+    for i in range(base, base + BURST):
+        try:
+            frame = recv(_NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        data = frame.bytes
+        flags = 0
+        if frame.more:
+            several = parts[i] = _rest(sock, data)
+            data = b"".join(several)
+            flags = _MULTIPART
+        try:
+            header = _parse_header(data)
+            field = header.WhichOneof("body")
+        except DecodeError:
+            field = None
+        if field is None or header.seq > _INT64_MAX:
+            append_record(record_of(data, session_id, channel, direction, flags))
+        else:
+            row = (
+                session_id, channel, direction, _time_ns(), _monotonic_ns(), header.run_id,
+                header.seq, header.mid, _KINDS[field], header.is_replay, flags, data,
+            )  # fmt: skip
+            append_record(_new_record(FrameRecord, row))
