@@ -108,6 +108,7 @@ def run_capture(
             durability=jc.durability,
             fast_flush_ms=jc.fast_flush_ms,
             fast_batch=jc.fast_batch,
+            safe_commit_ms=jc.safe_commit_ms,
             busy_timeout_ms=jc.busy_timeout_ms,
         )
         try:

@@ -8,8 +8,12 @@ key pair. One thread (the *loop*) owns every socket and the journal's appender.
 The hot path, per wake-up: drain every readable traffic socket (up to
 :data:`~recorder.capture.intake.BURST` messages each, one
 :class:`~recorder.core.frames.FrameRecord` per message: :mod:`recorder.capture.intake`), append
-everything drained, both directions, to the journal in one call — in ``strict`` and ``safe`` the
-append returns after the commit — and only then forward any of it (ARCHITECTURE.md rule 1). A
+everything drained, both directions, to the journal in one call — in ``strict`` the append returns
+after the commit, in ``safe`` once the frames are in the journal's spool (they survive a killed
+process) — and only then forward any of it (ARCHITECTURE.md rule 1). The spool's frames are
+committed to SQLite by the loop itself after forwarding (:data:`COMMIT_ROWS` at a time, or
+:data:`COMMIT_AGE_S` after the oldest), so the commit is off the frames' round trip and no
+other thread contends for the GIL. A
 multi-part message is journaled as one frame flagged ``MULTIPART`` and forwarded as the same
 parts.
 
@@ -47,6 +51,11 @@ from recorder.keys import KeyPair
 from recorder.venues.lx.codec import encode, make_envelope
 from recorder.venues.lx.records import to_record
 
+COMMIT_ROWS = 1024
+COMMIT_AGE_S = 0.005
+"""The loop commits the spool's frames (``safe``) once this many wait or the oldest has waited
+this long: under load a commit covers many wake-ups (its fixed cost shared), one at a time it
+runs in the gap before the reply comes back."""
 log = logging.getLogger("recorder.capture")
 
 ZAP_DOMAIN = "lx1-capture"
@@ -256,6 +265,7 @@ class CaptureService:
                 now = time.monotonic_ns()
                 events = dict(poll(max(0, (next_tick - now) // 1_000_000)))
                 hot = self._traffic(events)
+                self.journal.commit_pending(COMMIT_ROWS, COMMIT_AGE_S)  # after forwarding
                 if len(events) > hot:
                     self._housekeeping(events)
                 now = time.monotonic_ns()
@@ -285,8 +295,8 @@ class CaptureService:
         return self.to_exchange + self.from_exchange + self.market
 
     def _traffic(self, events: dict[zmq.Socket[bytes], int]) -> int:
-        """Drain the readable traffic sockets, journal it all in one append (one commit), then
-        forward it; return how many of ``events`` were traffic sockets."""
+        """Drain the readable traffic sockets, journal it all in one append, then forward it;
+        return how many of ``events`` were traffic sockets."""
         records: list[FrameRecord] = []
         parts: Parts = {}
         hot = 0
@@ -305,7 +315,7 @@ class CaptureService:
             drain(self._sub, _MARKET, records, parts, sid)
         if not records:
             return hot
-        positions = self.journal.append(records)  # rule 1: committed before anything is sent
+        positions = self.journal.append(records)  # rule 1: journaled before anything is sent
         if n_bots:
             self.to_exchange += n_bots
             self._forward_up(records, rids, parts)
