@@ -289,11 +289,13 @@ class Replayer:
     def _feed(self, first: int, last: int, session_id: int | None) -> Iterator[RawRow]:
         """Dispatch rows ``first..last``; yield each one of ``session_id`` (all when None).
 
-        The hot path — an inbound frame, in order, of the current run, while its channel is
+        The hot path — an inbound frame, the next of the current run, while its channel is
         alive and no silence can be due, most of a journal — is inlined: it does exactly what
         :meth:`Dispatcher.inbound <recorder.client.dispatch.Dispatcher.inbound>` does for it
-        (the heartbeat watch hears it, the sequencer advances, then the market frame's handler
-        or :meth:`Dispatcher.order <recorder.client.dispatch.Dispatcher.order>`). Everything
+        (the heartbeat watch hears it, the sequencer advances — also past open gaps, which
+        :meth:`~recorder.core.sequencing.StreamSequencer.observe` would leave open with no
+        effect: :meth:`~recorder.core.sequencing.StreamSequencer.is_next` — then the market
+        frame's handler or :meth:`Dispatcher.order <recorder.client.dispatch.Dispatcher.order>`). Everything
         else — outbound and flagged frames, heartbeats, a possible silence, a gap, a duplicate,
         a new run, the first market frame — goes through :meth:`_dispatch`.
         """
@@ -339,7 +341,7 @@ class Replayer:
                             and market_watch.available
                             and dispatcher.market_joined
                             and dispatcher.run_id
-                            and market_seq.is_fast(seq, envelope.run_id)
+                            and market_seq.is_next(seq, envelope.run_id)
                         ):
                             market_watch.last_ns = mono  # LivenessWatch.heard, available
                             market_seq.high = seq
@@ -359,7 +361,7 @@ class Replayer:
                         and seq == order_seq.high + 1
                         and order_watch.available
                         and dispatcher.run_id
-                        and order_seq.is_fast(seq, envelope.run_id)
+                        and order_seq.is_next(seq, envelope.run_id)
                     ):
                         order_watch.last_ns = mono  # LivenessWatch.heard, available
                         order_seq.high = seq
