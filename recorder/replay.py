@@ -291,13 +291,14 @@ class Replayer:
 
         The hot path — an inbound frame, the next of the current run, while its channel is
         alive and no silence can be due, most of a journal — is inlined: it does exactly what
-        :meth:`Dispatcher.inbound <recorder.client.dispatch.Dispatcher.inbound>` does for it
-        (the heartbeat watch hears it, the sequencer advances — also past open gaps, which
+        :meth:`Dispatcher.inbound <recorder.client.dispatch.Dispatcher.inbound>` does for it.
+        The heartbeat watch hears it; the sequencer advances, also past open gaps that
         :meth:`~recorder.core.sequencing.StreamSequencer.observe` would leave open with no
-        effect: :meth:`~recorder.core.sequencing.StreamSequencer.is_next` — then the market
-        frame's handler or :meth:`Dispatcher.order <recorder.client.dispatch.Dispatcher.order>`). Everything
-        else — outbound and flagged frames, heartbeats, a possible silence, a gap, a duplicate,
-        a new run, the first market frame — goes through :meth:`_dispatch`.
+        effect (:meth:`~recorder.core.sequencing.StreamSequencer.is_next`); then the market
+        frame's handler is called, or :meth:`~recorder.client.dispatch.Dispatcher.order`.
+        Everything else — outbound and flagged frames, heartbeats, a possible silence, a gap, a
+        duplicate, a new run, the first market frame — goes through :meth:`_dispatch`
+        (``tests/replay/test_fast_path.py`` replays journals both ways and compares the calls).
         """
         projectors = self._projectors
         handlers = self._handlers
