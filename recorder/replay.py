@@ -353,6 +353,13 @@ class Replayer:
                                     fn(envelope)
                                 except Exception as exc:
                                     handlers.failed(mid, fn, exc)
+                            elif body == "book_top":
+                                mid = envelope.mid
+                                top = handlers.processor.handle_book_top
+                                try:
+                                    top(envelope, None)
+                                except Exception as exc:
+                                    handlers.failed(mid, top, exc)
                             else:
                                 dispatcher.market(envelope, body)
                         else:

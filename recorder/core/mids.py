@@ -256,6 +256,8 @@ class MidTracker:
                 raise ValueError(f"mid {m} is already in flight; a new request needs a new mid")
         entry = self._entries[mid] = _Entry(kind, now_ns + self.ack_timeout_ns, "")
         self._push(entry.deadline, mid)
+        if not kids:
+            return
         entry.children = tuple(m for m, _ in kids)
         for child, child_kind in kids:
             self._entries[child] = _Entry(child_kind, 0, mid)
