@@ -47,6 +47,12 @@ what the live bot saw in that window. Nothing here reads a clock except the paci
 
 In a replay the processor's ``context`` is the :class:`Replayer`: ``Commands(context)`` works,
 and what the handlers submit is collected in :attr:`Replayer.submitted` (nothing is sent).
+
+The parts: this module walks the journal (its hot loop inlines the dispatcher's common case,
+see :meth:`Replayer._feed`); :mod:`recorder.replay_lane` holds one context's dispatch state
+(:class:`~recorder.replay_lane.Lane`: the dispatcher and its port, the journal's clock, the
+outbound requests); :mod:`recorder.replay_processor` loads and builds the processor
+(:func:`load_processor` and :class:`ReplayError` are re-exported here).
 """
 
 from __future__ import annotations
