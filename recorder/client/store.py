@@ -315,7 +315,8 @@ class MessageIDStore:
             codes = {a.mid: a.code for a in envelope.batch_acks.acks}
             for child in item.children:
                 child.code = codes.get(child.mid, child.code)
-        self.apply(effects)
+        if effects:
+            self.apply(effects)
         return item, prev, effects
 
     def apply(self, effects: Sequence[Effect]) -> None:
