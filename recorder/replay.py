@@ -315,6 +315,10 @@ class Replayer:
         dispatcher = lane.dispatcher
         market_seq, order_seq = lane.market_seq, lane.order_seq
         market_watch, order_watch = lane.market_watch, lane.order_watch
+        # A sequencer that does not hold (the dispatcher's) delivers the next seq of its run with
+        # no effect, gaps open or not: is_next is then the run check alone.
+        market_free, order_free = not market_seq.hold, not order_seq.hold
+        soon = self._soon  # drained in place: the same list for the replayer's life
         for row in self.journal.rows(first, last + 1):
             self.row = row
             if projectors:
@@ -330,6 +334,7 @@ class Replayer:
                 dispatcher = lane.dispatcher
                 market_seq, order_seq = lane.market_seq, lane.order_seq
                 market_watch, order_watch = lane.market_watch, lane.order_watch
+                market_free, order_free = not market_seq.hold, not order_seq.hold
             mono = row[5]
             if row[11] or mono >= lane.bound or row[3] != "in":
                 dispatch(lane, row)
@@ -348,7 +353,8 @@ class Replayer:
                             and market_watch.available
                             and dispatcher.market_joined
                             and dispatcher.run_id
-                            and market_seq.is_next(seq, envelope.run_id)
+                            and envelope.run_id == market_seq.run_id
+                            and (market_free or market_seq.is_next(seq, envelope.run_id))
                         ):
                             market_watch.last_ns = mono  # LivenessWatch.heard, available
                             market_seq.high = seq
@@ -375,16 +381,18 @@ class Replayer:
                         and seq == order_seq.high + 1
                         and order_watch.available
                         and dispatcher.run_id
-                        and order_seq.is_next(seq, envelope.run_id)
+                        and envelope.run_id == order_seq.run_id
+                        and (order_free or order_seq.is_next(seq, envelope.run_id))
                     ):
                         order_watch.last_ns = mono  # LivenessWatch.heard, available
                         order_seq.high = seq
                         dispatcher.order(envelope, body, mono)
                     else:
                         lane.inbound(envelope, body, Channel(row[2]), mono)
-            if self._soon:
-                soon, self._soon = self._soon, []
-                for later in soon:
+            if soon:
+                todo = soon[:]
+                soon.clear()  # what these submit runs after the next frame, as before
+                for later in todo:
                     handlers.guard("", later)
             yield row
 
