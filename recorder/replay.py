@@ -47,35 +47,36 @@ what the live bot saw in that window. Nothing here reads a clock except the paci
 
 In a replay the processor's ``context`` is the :class:`Replayer`: ``Commands(context)`` works,
 and what the handlers submit is collected in :attr:`Replayer.submitted` (nothing is sent).
+
+The parts: this module walks the journal (its hot loop inlines the dispatcher's common case,
+see :meth:`Replayer._feed`); :mod:`recorder.replay_lane` holds one context's dispatch state
+(:class:`~recorder.replay_lane.Lane`: the dispatcher and its port, the journal's clock, the
+outbound requests); :mod:`recorder.replay_processor` loads and builds the processor
+(:func:`load_processor` and :class:`ReplayError` are re-exported here).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
 from recorder.client import IDStoreItem, MessageProcessor
-from recorder.client.dispatch import ORDER_HANDLERS, RECONNECT_REASON, Dispatcher, Handlers
+from recorder.client.dispatch import ORDER_HANDLERS, RECONNECT_REASON, Handlers
 from recorder.config import ClientConfig
 from recorder.core.frames import Channel, FrameFlag
-from recorder.core.mids import Reply, ReplyKind
 from recorder.core.projector import Projector
-from recorder.core.sequencing import Effect, GapOpened, RequestReplay, RunChanged, Step
 from recorder.core.state import State, View
-from recorder.errors import RecorderError, RemoteProtocolError
+from recorder.errors import RemoteProtocolError
 from recorder.examples.processors import CallCounter, NullProcessor
 from recorder.journal import Journal, RawRow, Session
 from recorder.projection import projector_at
+from recorder.replay_lane import Lane
+from recorder.replay_processor import ReplayError, build_processor, load_processor
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import decode
 
@@ -94,14 +95,10 @@ log = logging.getLogger("recorder.replay")
 
 Envelope = pb.Envelope
 
-_MALFORMED = int(FrameFlag.MALFORMED)
-_MULTIPART = int(FrameFlag.MULTIPART)
-_NEVER = 1 << 62
+_MALFORMED: Final = int(FrameFlag.MALFORMED)
+_MULTIPART: Final = int(FrameFlag.MULTIPART)
+_MARKET: Final = Channel.MARKET
 _parse = Envelope.FromString
-
-
-class ReplayError(RecorderError):
-    """A replay cannot start: an unknown ``--into`` processor, a session not in the journal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,84 +120,6 @@ class ReplayResult:
     def frames_per_s(self) -> float:
         """Replay throughput."""
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-class _Lane:
-    """The dispatch state of one live context: a chain of sessions joined by reconnects.
-
-    It is its dispatcher's port: the SDK's own requests are in the journal, so of the
-    sequencer's effects only ``handle_gap``, the run change and the replay bookkeeping remain.
-    """
-
-    __slots__ = ("bound", "dispatcher", "expected", "replays", "sent", "session_id")
-
-    def __init__(self, handlers: Handlers, cc: ClientConfig, now: int) -> None:
-        self.dispatcher = Dispatcher(handlers, cc, self, now, wake=False)
-        self.bound = 0
-        """A lower bound of the next timer-driven silence deadline (0: recompute)."""
-        self.session_id = 0
-        self.sent: set[str] = set()
-        """Every mid this context sent (a mid seen again going out is a resend)."""
-        self.expected: list[tuple[str, int, int]] = []
-        """Replays the sequencer asked for, not yet seen going out."""
-        self.replays: dict[str, tuple[str, int, int]] = {}
-        """The SDK's own ``MessageReplay`` mids and their ranges."""
-
-    # ------------------------------------------------------------------ DispatchPort
-
-    def arrived(self, channel: Channel, available: bool, joined: bool) -> None:
-        if available:
-            self.bound = 0
-
-    def sequenced(
-        self, channel: Channel, envelope: Envelope, run: str, high: int, step: Step[None]
-    ) -> None:
-        if step.effects:
-            self.effects(channel, step.effects)
-
-    def market_seen(self, envelope: Envelope, body: str) -> None:
-        pass
-
-    def order_handled(self, envelope: Envelope, body: str, reply: Reply | None) -> None:
-        mid = envelope.mid
-        if (
-            reply is not None
-            and reply.kind in (ReplyKind.REPLAY_DONE, ReplyKind.REJECT)
-            and mid in self.replays
-        ):
-            self._replay_finished(mid, envelope)
-
-    def order_done(self) -> None:
-        pass
-
-    def run_changed(self, previous: str, new: str, released: int) -> None:
-        pass
-
-    # ------------------------------------------------------------------ the effects
-
-    def effects(self, channel: Channel, effects: tuple[Effect, ...]) -> None:
-        """The sequencer's effects, as far as a replay carries them out."""
-        dispatcher = self.dispatcher
-        for effect in effects:
-            if isinstance(effect, GapOpened):
-                dispatcher.gap(channel, effect.run_id, effect.from_seq, effect.to_seq)
-            elif isinstance(effect, RequestReplay):
-                self.expected.append((effect.run_id, effect.from_seq, effect.to_seq))
-            elif isinstance(effect, RunChanged):
-                dispatcher.run_change(effect.old_run_id, effect.new_run_id)
-
-    def _replay_finished(self, mid: str, envelope: Envelope) -> None:
-        run_id, _, to_seq = self.replays.pop(mid)
-        if envelope.WhichOneof("body") == "replay_done":
-            done = envelope.replay_done
-            if not done.complete and done.to_seq < to_seq:
-                self.expected.append((run_id, done.to_seq + 1, to_seq))
-                return
-        seqr = self.dispatcher.order_seq
-        if seqr.run_id != run_id:
-            return
-        if any(g.from_seq <= to_seq for g in seqr.open_gaps):
-            self.effects(Channel.ORDER, seqr.abandon(up_to=to_seq).effects)
 
 
 class Replayer:
@@ -235,7 +154,7 @@ class Replayer:
         if speed is not None and speed <= 0:
             raise ReplayError(f"speed must be positive (1 = as recorded), not {speed}")
         self.journal = journal
-        self._handlers = Handlers(_build(processor, self), log)
+        self._handlers = Handlers(build_processor(processor, self), log)
         self.processor.context = self  # type: ignore[assignment]  # the replay's context
         self.client_config = client_config or ClientConfig()
         self.speed = speed
@@ -256,7 +175,7 @@ class Replayer:
         """Called as ``progress(done, total)`` every :attr:`progress_every` frames."""
         self.progress_every = max(progress_every, 1)
         self._sleep, self._clock = sleep, clock
-        self._lanes: dict[int, _Lane] = {}
+        self._lanes: dict[int, Lane] = {}
         self._projectors: dict[View, Projector] = {}
         self.row: RawRow | None = None
         """The journal row being replayed."""
@@ -376,15 +295,30 @@ class Replayer:
     def _feed(self, first: int, last: int, session_id: int | None) -> Iterator[RawRow]:
         """Dispatch rows ``first..last``; yield each one of ``session_id`` (all when None).
 
-        The hot path — an in-order market frame of the current run while both channels are
-        alive, most of a journal — is inlined; it does exactly what
-        :meth:`Dispatcher.inbound <recorder.client.dispatch.Dispatcher.inbound>` does.
+        The hot path — an inbound frame, the next of the current run, while its channel is
+        alive and no silence can be due, most of a journal — is inlined: it does exactly what
+        :meth:`Dispatcher.inbound <recorder.client.dispatch.Dispatcher.inbound>` does for it.
+        The heartbeat watch hears it; the sequencer advances, also past open gaps that
+        :meth:`~recorder.core.sequencing.StreamSequencer.observe` would leave open with no
+        effect (:meth:`~recorder.core.sequencing.StreamSequencer.is_next`); then the market
+        frame's handler is called, or :meth:`~recorder.client.dispatch.Dispatcher.order`.
+        Everything else — outbound and flagged frames, heartbeats, a possible silence, a gap, a
+        duplicate, a new run, the first market frame — goes through :meth:`_dispatch`
+        (``tests/replay/test_fast_path.py`` replays journals both ways and compares the calls).
         """
         projectors = self._projectors
         handlers = self._handlers
-        lane = _Lane(handlers, self.client_config, 0)
+        lane = Lane(handlers, self.client_config, 0)
         lane_session = -1
         parse = _parse
+        dispatch = self._dispatch
+        dispatcher = lane.dispatcher
+        market_seq, order_seq = lane.market_seq, lane.order_seq
+        market_watch, order_watch = lane.market_watch, lane.order_watch
+        # A sequencer that does not hold (the dispatcher's) delivers the next seq of its run with
+        # no effect, gaps open or not: is_next is then the run check alone.
+        market_free, order_free = not market_seq.hold, not order_seq.hold
+        soon = self._soon  # drained in place: the same list for the replayer's life
         for row in self.journal.rows(first, last + 1):
             self.row = row
             if projectors:
@@ -397,41 +331,69 @@ class Replayer:
                     continue
                 lane_session = row[1]
                 lane = self._lane(lane_session, row[5])
-            dispatcher = lane.dispatcher
-            if (
-                row[2] == "market"
-                and not row[11]
-                and row[5] < lane.bound
-                and dispatcher.market_joined
-            ):
+                dispatcher = lane.dispatcher
+                market_seq, order_seq = lane.market_seq, lane.order_seq
+                market_watch, order_watch = lane.market_watch, lane.order_watch
+                market_free, order_free = not market_seq.hold, not order_seq.hold
+            mono = row[5]
+            if row[11] or mono >= lane.bound or row[3] != "in":
+                dispatch(lane, row)
+            else:
                 try:
                     envelope = parse(row[12])
                 except DecodeError:
-                    self._dispatch(lane, row)
-                    yield row
-                    continue
-                seqr = dispatcher.market_seq
-                seq = envelope.seq
-                body = envelope.WhichOneof("body") or ""
-                liveness = dispatcher.liveness
-                if (
-                    body != "heartbeat"
-                    and seq == seqr.high + 1
-                    and seqr.is_fast(seq, envelope.run_id)
-                    and liveness.available(Channel.MARKET)
-                    and dispatcher.run_id
-                ):
-                    liveness.heard(Channel.MARKET, row[5])
-                    seqr.high = seq
-                    dispatcher.market(envelope, body)
+                    dispatch(lane, row)  # reported as a protocol error there
                 else:
-                    self._inbound(lane, envelope, Channel.MARKET, row[5])
-            else:
-                self._dispatch(lane, row)
-            if self._soon:
-                soon, self._soon = self._soon, []
-                for fn in soon:
-                    handlers.guard("", fn)
+                    body = envelope.WhichOneof("body") or ""
+                    seq = envelope.seq
+                    if row[2] == "market":
+                        if (
+                            body != "heartbeat"
+                            and seq == market_seq.high + 1
+                            and market_watch.available
+                            and dispatcher.market_joined
+                            and dispatcher.run_id
+                            and envelope.run_id == market_seq.run_id
+                            and (market_free or market_seq.is_next(seq, envelope.run_id))
+                        ):
+                            market_watch.last_ns = mono  # LivenessWatch.heard, available
+                            market_seq.high = seq
+                            if body == "action_report":  # Dispatcher.market, inlined
+                                mid = envelope.mid
+                                fn = handlers.processor.handle_public_report
+                                try:
+                                    fn(envelope)
+                                except Exception as exc:
+                                    handlers.failed(mid, fn, exc)
+                            elif body == "book_top":
+                                mid = envelope.mid
+                                top = handlers.processor.handle_book_top
+                                try:
+                                    top(envelope, None)
+                                except Exception as exc:
+                                    handlers.failed(mid, top, exc)
+                            else:
+                                dispatcher.market(envelope, body)
+                        else:
+                            lane.inbound(envelope, body, _MARKET, mono)
+                    elif (
+                        body != "heartbeat"
+                        and seq == order_seq.high + 1
+                        and order_watch.available
+                        and dispatcher.run_id
+                        and envelope.run_id == order_seq.run_id
+                        and (order_free or order_seq.is_next(seq, envelope.run_id))
+                    ):
+                        order_watch.last_ns = mono  # LivenessWatch.heard, available
+                        order_seq.high = seq
+                        dispatcher.order(envelope, body, mono)
+                    else:
+                        lane.inbound(envelope, body, Channel(row[2]), mono)
+            if soon:
+                todo = soon[:]
+                soon.clear()  # what these submit runs after the next frame, as before
+                for later in todo:
+                    handlers.guard("", later)
             yield row
 
     def _silently(self, row: RawRow) -> None:
@@ -441,18 +403,18 @@ class Replayer:
         finally:
             self.processor = processor
 
-    def _lane(self, session_id: int, mono_ns: int) -> _Lane:
+    def _lane(self, session_id: int, mono_ns: int) -> Lane:
         key = self._chain.get(session_id, session_id)
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = _Lane(self._handlers, self.client_config, mono_ns)
+            lane = self._lanes[key] = Lane(self._handlers, self.client_config, mono_ns)
             self._take_over(lane, session_id)
         elif lane.session_id != session_id:
-            self._reconnected(lane, mono_ns)
+            lane.reconnected(mono_ns)
         lane.session_id = session_id
         return lane
 
-    def _take_over(self, lane: _Lane, session_id: int) -> None:
+    def _take_over(self, lane: Lane, session_id: int) -> None:
         """A new context of a participant continues the journal's order stream (the SDK's
         start-up restore): its sequencer and run are those of the context before it."""
         me = self._sessions.get(session_id)
@@ -467,43 +429,17 @@ class Replayer:
             mine.run_id = before.run_id
             return
 
-    def _reconnected(self, lane: _Lane, mono: int) -> None:
-        """A session of this context ended to reconnect: the order channel went silent then."""
-        liveness = lane.dispatcher.liveness
-        if liveness.available(Channel.ORDER):
-            fired = liveness.deadline(Channel.ORDER)
-            self._poll(lane, fired - 1)
-            self._fire(lane, fired)
-        liveness.restart(Channel.ORDER, mono)  # the new connection's silence counts from here
-        lane.bound = 0
-
-    def _poll(self, lane: _Lane, mono: int) -> None:
-        """Fire the timer-driven silences due by ``mono``, each at its own deadline."""
-        timed = (Channel.MARKET,) if self.client_config.reconnect else tuple(Channel)
-        liveness = lane.dispatcher.liveness
-        while True:
-            due = [liveness.deadline(ch) for ch in timed if liveness.available(ch)]
-            deadline = min(due) if due else _NEVER
-            if deadline > mono:
-                lane.bound = deadline
-                return
-            self._fire(lane, deadline)
-
-    def _fire(self, lane: _Lane, now: int) -> None:
-        """``LivenessWatch.poll(now)``: every available channel past its deadline goes silent."""
-        dispatcher = lane.dispatcher
-        for channel, silent_ns in dispatcher.liveness.poll(now):
-            dispatcher.unavailable(channel, silent_ns)
-
     # ------------------------------------------------------------------ one frame
 
-    def _dispatch(self, lane: _Lane, row: RawRow) -> None:
+    def _dispatch(self, lane: Lane, row: RawRow) -> None:
+        """One row the long way: the silences due before it, then an outbound request, a
+        flagged frame or an inbound frame through the lane's dispatcher."""
         mono = row[5]
         if mono >= lane.bound:
-            self._poll(lane, mono)
+            lane.poll(mono)
         if row[3] == "out":
             if row[2] == "order" and not row[11] & _MALFORMED:
-                self._outbound(lane, row, mono)
+                lane.outbound(row[12], mono)
             return
         if row[11]:
             self._flagged(lane, row)
@@ -514,13 +450,13 @@ class Replayer:
             error = RemoteProtocolError(f"not an LX/1 envelope: {exc}", row[12])
             self._protocol_error(row[12], error)
             return
-        self._inbound(lane, envelope, Channel(row[2]), mono)
+        lane.inbound(envelope, envelope.WhichOneof("body") or "", Channel(row[2]), mono)
 
     def _protocol_error(self, data: bytes, error: RemoteProtocolError) -> None:
         handlers = self._handlers
         handlers.guard("", handlers.processor.handle_protocol_error, data, error)
 
-    def _flagged(self, lane: _Lane, row: RawRow) -> None:
+    def _flagged(self, lane: Lane, row: RawRow) -> None:
         """A frame journaled with flags: malformed bytes, or a multi-part message."""
         data, flags = row[12], row[11]
         if flags & _MALFORMED:
@@ -532,39 +468,10 @@ class Replayer:
         elif flags & _MULTIPART:
             error = RemoteProtocolError(f"a {len(data)}-byte message of several frames", data)
         else:
-            self._inbound(lane, _parse(data), Channel(row[2]), row[5])
+            envelope = _parse(data)
+            lane.inbound(envelope, envelope.WhichOneof("body") or "", Channel(row[2]), row[5])
             return
         self._protocol_error(data, error)
-
-    def _inbound(self, lane: _Lane, envelope: Envelope, channel: Channel, mono: int) -> None:
-        """One decoded inbound frame: the live context's dispatch, at the journaled clock."""
-        if envelope.WhichOneof("body") == "heartbeat" and envelope.heartbeat.interval_ms:
-            lane.bound = 0  # the deadline may have moved earlier
-        lane.dispatcher.inbound(envelope, channel, mono)
-
-    def _outbound(self, lane: _Lane, row: RawRow, mono: int) -> None:
-        envelope = _parse(row[12])
-        store = lane.dispatcher.store
-        mid = envelope.mid
-        if not mid or mid in lane.sent:
-            return  # a resend: the same bytes again
-        lane.sent.add(mid)
-        body = envelope.WhichOneof("body")
-        if body == "message_replay" and lane.expected:
-            r = envelope.message_replay
-            wanted = (r.run_id, r.from_seq, r.to_seq)
-            if wanted in lane.expected:
-                lane.expected.remove(wanted)
-                lane.replays[mid] = wanted
-        children = (
-            [IDStoreItem(inner) for inner in envelope.batch.messages] if body == "batch" else []
-        )
-        item = IDStoreItem(envelope)
-        try:
-            store.add(item, children)
-        except ValueError:
-            return  # an inner mid already in flight: the live store refused it too
-        store.mark_sent(item, envelope, mono)
 
 
 def _chains(sessions: list[Session]) -> dict[int, int]:
@@ -587,49 +494,6 @@ def _chains(sessions: list[Session]) -> dict[int, int]:
         if (session.end_reason or "").startswith(RECONNECT_REASON):
             open_ends.append(session)
     return chain
-
-
-def _build(
-    processor: MessageProcessor | type[MessageProcessor], replayer: Replayer
-) -> MessageProcessor:
-    if not isinstance(processor, type):
-        return processor
-    try:
-        params = inspect.signature(processor).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
-    required = [
-        p
-        for p in params.values()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return processor(replayer) if required else processor()  # type: ignore[call-arg]
-
-
-def load_processor(spec: str) -> type[MessageProcessor]:
-    """``module:Class`` or ``path/to/file.py:Class`` → the processor class (for ``--into``)."""
-    module_name, _, class_name = spec.rpartition(":")
-    if not module_name or not class_name:
-        raise ReplayError(f"--into takes module:Class (or file.py:Class), not {spec!r}")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            loader_spec = importlib.util.spec_from_file_location(path.stem, path)
-            if loader_spec is None or loader_spec.loader is None or not path.exists():
-                raise ReplayError(f"cannot load {path}: no such Python file")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules.setdefault(path.stem, module)
-            loader_spec.loader.exec_module(module)
-        else:
-            if "" not in sys.path:
-                sys.path.insert(0, "")  # the current directory, as ``python -m`` does
-            module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ReplayError(f"cannot import {module_name!r} for --into: {exc}") from exc
-    cls = getattr(module, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, MessageProcessor)):
-        raise ReplayError(f"{spec} is not a MessageProcessor subclass")
-    return cls
 
 
 def replay(

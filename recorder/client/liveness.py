@@ -13,7 +13,12 @@ from __future__ import annotations
 from recorder.core.frames import Channel
 
 
-class _Watch:
+class ChannelWatch:
+    """One channel's watch: when it was last heard, its heartbeat interval, whether it is
+    available. Read it through :class:`LivenessWatch`; :meth:`LivenessWatch.watch` hands it to
+    a hot loop that does what :meth:`LivenessWatch.heard` does for an available channel
+    (``last_ns = now``)."""
+
     __slots__ = ("available", "interval_ns", "last_ns")
 
     def __init__(self, interval_ns: int, now_ns: int) -> None:
@@ -32,7 +37,11 @@ class LivenessWatch:
             raise ValueError("the heartbeat interval and factor must be positive")
         self.factor = factor
         interval = default_interval_ms * 1_000_000
-        self._watches = {ch: _Watch(interval, now_ns) for ch in Channel}
+        self._watches = {ch: ChannelWatch(interval, now_ns) for ch in Channel}
+
+    def watch(self, channel: Channel) -> ChannelWatch:
+        """The watch of ``channel`` (one object for the life of this :class:`LivenessWatch`)."""
+        return self._watches[channel]
 
     def available(self, channel: Channel) -> bool:
         """False while ``channel`` is considered silent."""

@@ -179,28 +179,40 @@ class IDStoreItem:
             return callback, list(zip(self.replies[start:], self._prevs[start:], strict=True))
 
 
-def classify(envelope: Envelope) -> Reply | None:
-    """What an order-channel message means to the tracker; None for messages without a mid."""
+# Enum members and protobuf constants are attribute look-ups on every use (slow in 3.11): the
+# per-frame paths below use these module-level bindings.
+_ACK, _REJECT, _DONE = ReplyKind.ACK, ReplyKind.REJECT, ReplyKind.DONE
+_REPORT, _BATCH_ACKS = ReplyKind.REPORT, ReplyKind.BATCH_ACKS
+_ACK_OR_REJECT = (_ACK, _REJECT)
+_PB_ACK, _PB_DONE = pb.ACK, pb.DONE
+_AWAITING_ACK, _ACKED, _FINISHED = ItemState.AWAITING_ACK, ItemState.ACKED, ItemState.FINISHED
+
+
+def classify(envelope: Envelope, body: str | None = None) -> Reply | None:
+    """What an order-channel message means to the tracker; None for messages without a mid.
+
+    ``body`` is the envelope's ``WhichOneof("body")`` when the caller has it already.
+    """
     mid = envelope.mid
     if not mid:
         return None
-    field = envelope.WhichOneof("body")
+    field = envelope.WhichOneof("body") if body is None else body
     run_id = envelope.run_id
     if field == "status":
         code = envelope.status.code
-        if code == pb.ACK:
-            return Reply(ReplyKind.ACK, mid, run_id)
-        if code == pb.DONE:
-            return Reply(ReplyKind.DONE, mid, run_id)
-        return Reply(ReplyKind.REJECT, mid, run_id)
+        if code == _PB_ACK:
+            return Reply(_ACK, mid, run_id)
+        if code == _PB_DONE:
+            return Reply(_DONE, mid, run_id)
+        return Reply(_REJECT, mid, run_id)
     if field == "action_report":
         report = envelope.action_report
-        return Reply(ReplyKind.REPORT, mid, run_id, report.entry_id, report.size)
+        return Reply(_REPORT, mid, run_id, report.entry_id, report.size)
     if field in ("book_state_snapshot", "open_orders_snapshot"):
         return Reply(ReplyKind.SNAPSHOT, mid, run_id)
     if field == "batch_acks":
-        acks = tuple((a.mid, a.code == pb.ACK) for a in envelope.batch_acks.acks)
-        return Reply(ReplyKind.BATCH_ACKS, mid, run_id, batch=acks)
+        acks = tuple((a.mid, a.code == _PB_ACK) for a in envelope.batch_acks.acks)
+        return Reply(_BATCH_ACKS, mid, run_id, batch=acks)
     if field == "replay_done":
         return Reply(ReplyKind.REPLAY_DONE, mid, run_id)
     return Reply(ReplyKind.DATA, mid, run_id)
@@ -267,39 +279,44 @@ class MessageIDStore:
     def mark_sent(self, item: IDStoreItem, sent: Envelope, now_ns: int) -> None:
         """The request went on the wire (journaled first): S1 starts."""
         item.sent = sent
-        item.state = ItemState.AWAITING_ACK
-        self._prev[item.mid] = sent
-        for child, inner in zip(item.children, sent.batch.messages, strict=False):
-            child.sent = inner
-            child.state = ItemState.AWAITING_ACK
-            self._prev[child.mid] = inner
-        self.tracker.sent(
-            item.mid, item.kind, now_ns, children=[(c.mid, c.kind) for c in item.children]
-        )
+        item.state = _AWAITING_ACK
+        mid = item.mid
+        self._prev[mid] = sent
+        children = item.children
+        if children:
+            for child, inner in zip(children, sent.batch.messages, strict=False):
+                child.sent = inner
+                child.state = _AWAITING_ACK
+                self._prev[child.mid] = inner
+            self.tracker.sent(mid, item.kind, now_ns, children=[(c.mid, c.kind) for c in children])
+        else:
+            self.tracker.sent(mid, item.kind, now_ns)
 
     def on_reply(
         self, envelope: Envelope, reply: Reply, now_ns: int
     ) -> tuple[IDStoreItem | None, Envelope | None, tuple[Effect, ...]]:
         """Record one reply: returns its item (if tracked), its ``prev_msg`` and the effects."""
         mid = reply.mid
+        kind = reply.kind
         with self._lock:
             item = self._items.get(mid)
         prev = self._prev.get(mid)
-        if reply.kind is not ReplyKind.ACK and (item is not None or prev is not None):
+        if kind is not _ACK and (item is not None or prev is not None):
             self._prev[mid] = envelope
         if item is not None:
             with item._lock:
                 item.replies.append(envelope)
                 item._prevs.append(prev)
-            if reply.kind in (ReplyKind.ACK, ReplyKind.REJECT) and item.ack is None:
+            if kind in _ACK_OR_REJECT and item.ack is None:
                 item.ack = envelope
                 item.code = envelope.status.code
         effects = self.tracker.on_reply(reply, now_ns)
-        if reply.kind is ReplyKind.BATCH_ACKS and item is not None:
+        if kind is _BATCH_ACKS and item is not None:
             codes = {a.mid: a.code for a in envelope.batch_acks.acks}
             for child in item.children:
                 child.code = codes.get(child.mid, child.code)
-        self.apply(effects)
+        if effects:
+            self.apply(effects)
         return item, prev, effects
 
     def apply(self, effects: Sequence[Effect]) -> None:
@@ -311,14 +328,14 @@ class MessageIDStore:
             if isinstance(effect, Acked):
                 item = self.get(effect.mid)
                 if item is not None:
-                    item.state = ItemState.ACKED
+                    item.state = _ACKED
                     self._signals.append(item)
             elif isinstance(effect, Finished):
                 with self._lock:
                     item = self._items.pop(effect.mid, None)
                 self._prev.pop(effect.mid, None)
                 if item is not None:
-                    item.state = ItemState.FINISHED
+                    item.state = _FINISHED
                     item.finish_reason = effect.reason
                     self._signals.append(item)
             elif isinstance(effect, Resend):
@@ -335,11 +352,13 @@ class MessageIDStore:
 
     def signal(self) -> None:
         """Wake the threads waiting on items that changed (after their handlers ran)."""
+        if not self._signals:
+            return
         signals, self._signals = self._signals, []
         if not self._wake:
             return
         for item in signals:
-            item._wake(item.state is ItemState.FINISHED)
+            item._wake(item.state is _FINISHED)
 
     def prev_of(self, mid: str) -> Envelope | None:
         """The last message (not an ACK) seen with ``mid`` while it was tracked."""

@@ -150,6 +150,15 @@ FINAL_REPLIES: dict[str, frozenset[ReplyKind]] = {
 """Request kind → the reply kinds that finish it (besides a reject; trade kinds: see above)."""
 
 
+# Enum members are attribute look-ups on their class on every use (slow in 3.11): the per-reply
+# path uses these module-level bindings.
+_AWAITING_ACK, _ACKED = MidState.AWAITING_ACK, MidState.ACKED
+_ACK, _REJECT, _REPORT = ReplyKind.ACK, ReplyKind.REJECT, ReplyKind.REPORT
+_BATCH_ACKS = ReplyKind.BATCH_ACKS
+_ACK_OR_REJECT = (_ACK, _REJECT)
+_FINAL_REPLY, _SIZE_ZERO = FinishReason.FINAL_REPLY, FinishReason.SIZE_ZERO
+
+
 class _Entry:
     """One tracked mid (mutable, private to the tracker)."""
 
@@ -157,7 +166,7 @@ class _Entry:
 
     def __init__(self, kind: str, deadline: int, parent: str) -> None:
         self.kind = kind
-        self.state = MidState.AWAITING_ACK
+        self.state = _AWAITING_ACK
         self.deadline = deadline
         self.attempts = 0
         self.ack_run = ""
@@ -247,6 +256,8 @@ class MidTracker:
                 raise ValueError(f"mid {m} is already in flight; a new request needs a new mid")
         entry = self._entries[mid] = _Entry(kind, now_ns + self.ack_timeout_ns, "")
         self._push(entry.deadline, mid)
+        if not kids:
+            return
         entry.children = tuple(m for m, _ in kids)
         for child, child_kind in kids:
             self._entries[child] = _Entry(child_kind, 0, mid)
@@ -254,41 +265,41 @@ class MidTracker:
     def on_reply(self, reply: Reply, now_ns: int) -> tuple[Effect, ...]:
         """Feed one exchange message carrying a mid; return what changed."""
         effects: list[Effect] = []
-        if reply.kind is ReplyKind.REPORT and reply.size == 0 and reply.entry_id != reply.mid:
+        kind = reply.kind
+        if kind is _REPORT and reply.size == 0 and reply.entry_id != reply.mid:
             other = self._entries.get(reply.entry_id)
             if other is not None and other.kind in TRADE_KINDS:
-                self._finish(reply.entry_id, FinishReason.SIZE_ZERO, effects)
+                self._finish(reply.entry_id, _SIZE_ZERO, effects)
         entry = self._entries.get(reply.mid)
         if entry is None:
             return tuple(effects)
-        kind = reply.kind
-        if entry.state is MidState.AWAITING_ACK and kind not in (ReplyKind.ACK, ReplyKind.REJECT):
+        if entry.state is _AWAITING_ACK and kind not in _ACK_OR_REJECT:
             entry.ack_run = reply.run_id  # executed in this run, its ACK lost: see release_run
-        if kind is ReplyKind.ACK:
-            if entry.state is MidState.AWAITING_ACK:
-                entry.state = MidState.ACKED
+        if kind is _ACK:
+            if entry.state is _AWAITING_ACK:
+                entry.state = _ACKED
                 entry.ack_run = reply.run_id
                 effects.append(Acked(reply.mid, reply.run_id))
-        elif kind is ReplyKind.REJECT:
+        elif kind is _REJECT:
             self._finish(reply.mid, FinishReason.REJECTED, effects)
-        elif kind is ReplyKind.BATCH_ACKS and entry.children:
+        elif kind is _BATCH_ACKS and entry.children:
             for child, accepted in reply.batch:
                 kid = self._entries.get(child)
                 if kid is None or kid.parent != reply.mid:
                     continue
                 if accepted:
-                    if kid.state is MidState.AWAITING_ACK:
-                        kid.state = MidState.ACKED
+                    if kid.state is _AWAITING_ACK:
+                        kid.state = _ACKED
                         kid.ack_run = reply.run_id
                         effects.append(Acked(child, reply.run_id))
                 else:
                     self._finish(child, FinishReason.REJECTED, effects)
-            self._finish(reply.mid, FinishReason.FINAL_REPLY, effects)
+            self._finish(reply.mid, _FINAL_REPLY, effects)
         elif entry.kind in TRADE_KINDS:
-            if kind is ReplyKind.REPORT and reply.entry_id == reply.mid and reply.size == 0:
-                self._finish(reply.mid, FinishReason.SIZE_ZERO, effects)
+            if kind is _REPORT and reply.entry_id == reply.mid and reply.size == 0:
+                self._finish(reply.mid, _SIZE_ZERO, effects)
         elif kind in FINAL_REPLIES[entry.kind]:
-            self._finish(reply.mid, FinishReason.FINAL_REPLY, effects)
+            self._finish(reply.mid, _FINAL_REPLY, effects)
         return tuple(effects)
 
     def poll(self, now_ns: int) -> tuple[Resend, ...]:

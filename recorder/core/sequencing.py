@@ -178,6 +178,13 @@ class StreamSequencer(Generic[T]):
         it directly and call :meth:`advance` instead of :meth:`observe`."""
         return seq == self.high + 1 and not self._gaps and run_id == self.run_id
 
+    def is_next(self, seq: int, run_id: str) -> bool:
+        """True when :meth:`observe` would only set ``high = seq`` and deliver the item, with no
+        effect: ``seq`` is the next one of the current run and either no gap is open or the
+        stream does not hold (its open gaps stay open; a stream whose gaps cannot be filled, the
+        market channel, lives here after its first gap)."""
+        return seq == self.high + 1 and run_id == self.run_id and not (self._gaps and self.hold)
+
     def advance(self) -> None:
         """Record the in-order seq checked by :meth:`is_fast` (the hot path of a projector)."""
         self.high += 1
