@@ -52,7 +52,7 @@ ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 WORK = Path(os.environ.get("RECORDER_NOTEBOOK_WORKDIR", ROOT / "var" / "crash_recovery"))
 WORK.mkdir(parents=True, exist_ok=True)
 JOURNAL = WORK / "bot.journal"
-for suffix in ("", "-wal", "-shm", "-writer.lock"):
+for suffix in ("", "-wal", "-shm", "-spool", "-writer.lock"):
     Path(f"{JOURNAL}{suffix}").unlink(missing_ok=True)
 
 
@@ -189,10 +189,11 @@ def caught_up():
     return state if {f.trade_id for f in state.fills} == exchange_fills else None
 
 
-after = wait_until(caught_up, timeout=10)
-context.stop()
+wait_until(caught_up, timeout=10)
+context.stop()  # a clean stop: every frame committed, the session ended
 context.join(10)
 server.stop()
+after = project(JOURNAL)
 
 # %% [markdown]
 # ## Before the kill vs after recovery

@@ -24,7 +24,7 @@ from recorder.core.frames import Channel, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
 from recorder.journal import guard, migrate
 from recorder.journal.reader import FrameFilter, RawRow, Reader
-from recorder.journal.spool import Spool, recover, spool_path
+from recorder.journal.spool import Spool, recover, spool_path, stale
 from recorder.journal.writer import INSERT_FRAME, Appender, Durability
 
 log = logging.getLogger("recorder.journal")
@@ -343,6 +343,7 @@ def open_journal(
         if not create:
             raise JournalAccessError(f"journal {path} does not exist; check --journal")
         migrate.upgrade(path)
+        stale(path)
     guard.acquire(path, "apsw")
     lock: IO[bytes] | None = None
     conn: apsw.Connection | None = None
@@ -366,7 +367,7 @@ def open_journal(
             head_hash=head_hash,
             fast_flush_ms=fast_flush_ms,
             fast_batch=fast_batch,
-            spool=_open_spool(path) if durability == "safe" else None,
+            spool=_open_spool(path, (head_position, head_hash)) if durability == "safe" else None,
             safe_commit_ms=safe_commit_ms,
         )
         return Journal(path, conn, appender, lock, writer_conn)
@@ -403,9 +404,9 @@ def _merge_spool(path: Path, conn: apsw.Connection) -> tuple[int, bytes]:
     return head_position, head_hash
 
 
-def _open_spool(path: Path) -> Spool:
+def _open_spool(path: Path, anchor: tuple[int, bytes]) -> Spool:
     try:
-        return Spool(spool_path(path))
+        return Spool(spool_path(path), anchor)
     except OSError as exc:
         raise JournalAccessError(
             f"cannot write next to journal {path} ({spool_path(path)}: {exc.strerror}); "

@@ -15,12 +15,18 @@ it — for writing, or for reading when no writer holds it: the spooled rows aft
 are inserted, chained from the head's hash, in one transaction, and the spool is emptied
 (:func:`recover`). Rows the SQLite file already has are skipped, so recovery is idempotent.
 
-Format: a sequence of records, each ``length u32 | crc32 u32 | canonical bytes`` (little endian),
-where the canonical bytes are the row's hash-chain input (:mod:`recorder.journal.chain`:
-position, every column but the hash, in that layout). A record cut short by the process's death
-is the tail of a ``write`` that never returned — it was never acknowledged — and is dropped; a
-record whose CRC does not match stops recovery there and the spool is kept aside
-(``<journal>-spool.damaged-<ns>``) for inspection, never deleted.
+Format (little endian): a header ``b"RSP1" | position i64 | hash 32 bytes`` — the *anchor*: the
+records continue the chain after that position, whose row has that hash (0 and
+:data:`~recorder.journal.chain.GENESIS` for an empty journal) — then records, each ``length u32 |
+crc32 u32 | canonical bytes``, where the canonical bytes are the row's hash-chain input
+(:mod:`recorder.journal.chain`: position, every column but the hash, in that layout).
+
+A spool whose anchor is not a row of the journal beside it (left by a journal that was deleted
+or replaced) is never merged: it is kept aside as ``<journal>-spool.foreign-<ns>``; a new
+journal sets aside any spool it finds as ``<journal>-spool.stale-<ns>``. A record cut short by
+the process's death is the tail of a ``write`` that never returned — it was never acknowledged —
+and is dropped; a record whose CRC does not match stops recovery there and the spool is kept
+aside (``<journal>-spool.damaged-<ns>``) for inspection, never deleted.
 """
 
 from __future__ import annotations
@@ -35,14 +41,20 @@ from pathlib import Path
 
 import apsw
 
-from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, _sha256
+from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, GENESIS, _sha256
 
-__all__ = ["RECORD", "Spool", "SpoolRecovery", "recover", "spool_path"]
+__all__ = ["HEADER", "RECORD", "Spool", "SpoolRecovery", "header", "recover", "spool_path", "stale"]
 
 log = logging.getLogger("recorder.journal")
 
 RECORD = struct.Struct("<II")
 """A spool record's prefix: the canonical bytes' length and CRC-32."""
+HEADER = struct.Struct("<4sq32s")
+"""A spool file's header: magic, and the anchor (position, hash) its records follow."""
+MAGIC = b"RSP1"
+
+Anchor = tuple[int, bytes]
+"""A position of the journal and its row's hash (0, GENESIS before the first row)."""
 
 _CHANNELS = {v: k for k, v in _CHANNEL.items()}
 _DIRECTIONS = {v: k for k, v in _DIRECTION.items()}
@@ -66,11 +78,13 @@ class Spool:
 
     __slots__ = ("_fd", "path", "size")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, anchor: Anchor) -> None:
         self.path = path
         self._fd = self._open(path)
         self.size = os.fstat(self._fd).st_size
-        """Bytes in the spool now."""
+        """Bytes in the spool now (its header included)."""
+        if self.size == 0:
+            self.write(header(anchor))
 
     @staticmethod
     def _open(path: Path) -> int:
@@ -87,16 +101,17 @@ class Spool:
                 view = view[written:]
                 self.size += written
 
-    def empty(self) -> None:
-        """Drop everything (the caller knows all of it is committed)."""
+    def empty(self, anchor: Anchor) -> None:
+        """Drop every record (the caller knows all of them are committed, up to ``anchor``)."""
         os.ftruncate(self._fd, 0)
         self.size = 0
+        self.write(header(anchor))
 
-    def keep_from(self, offset: int) -> None:
+    def keep_from(self, offset: int, anchor: Anchor) -> None:
         """Drop the bytes before ``offset`` (committed), keeping the rest: the rest is copied to
         a new file that atomically replaces this one (``rename``), so a crash at any point
         leaves either the old spool or the new one, both recoverable."""
-        tail = os.pread(self._fd, self.size - offset, offset)
+        tail = header(anchor) + os.pread(self._fd, self.size - offset, offset)
         fresh = self.path.with_name(self.path.name + ".new")
         fd = self._open(fresh)
         try:
@@ -119,9 +134,15 @@ class Spool:
             self.path.unlink(missing_ok=True)
 
 
+def header(anchor: Anchor) -> bytes:
+    """A spool file's first bytes."""
+    return HEADER.pack(MAGIC, *anchor)
+
+
 def _records(data: bytes) -> Iterator[tuple[int, bytes | None]]:
-    """``(offset, canonical bytes)`` per whole record; ``None`` bytes for a damaged one (last)."""
-    offset, end, prefix = 0, len(data), RECORD.size
+    """``(offset, canonical bytes)`` per whole record after the header; ``None`` bytes for a
+    damaged one (the last yielded)."""
+    offset, end, prefix = HEADER.size, len(data), RECORD.size
     while end - offset >= prefix:
         length, crc = RECORD.unpack_from(data, offset)
         start = offset + prefix
@@ -173,6 +194,38 @@ class SpoolRecovery:
         """Where a spool with a damaged record was kept."""
 
 
+def _foreign(conn: apsw.Connection, data: bytes, head_position: int) -> str:
+    """Why a spool's anchor is not a row of this journal ("" when it is)."""
+    if len(data) < HEADER.size:
+        return "it is shorter than its header"
+    magic, position, digest = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        return "it has no spool header"
+    if position == 0:
+        return "" if digest == GENESIS else "its anchor is not the chain's genesis"
+    if position > head_position:
+        return f"it follows position {position}, past the journal's head {head_position}"
+    row = conn.execute("SELECT hash FROM frames WHERE position = ?", (position,)).fetchone()
+    if row is None or bytes(row[0]) != digest:
+        return f"its anchor does not match the journal's row {position}"
+    return ""
+
+
+def stale(journal: Path) -> Path | None:
+    """Set aside a spool found beside a journal being created (it cannot be this one's)."""
+    path = spool_path(journal)
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+            return None
+    except FileNotFoundError:
+        return None
+    kept = path.with_name(f"{path.name}.stale-{time.time_ns()}")
+    path.rename(kept)
+    log.warning("journal %s is new: the spool found beside it is kept as %s", journal, kept)
+    return kept
+
+
 def recover(
     conn: apsw.Connection, journal: Path, head_position: int, head_hash: bytes, insert_sql: str
 ) -> SpoolRecovery:
@@ -188,9 +241,21 @@ def recover(
         return result
     if not data:
         return result
+    foreign = _foreign(conn, data, head_position)
+    if foreign:
+        result.damaged = path.with_name(f"{path.name}.foreign-{time.time_ns()}")
+        path.rename(result.damaged)
+        log.error(
+            "journal %s: the spool beside it belongs to another journal (%s); it is kept as %s "
+            "and not merged",
+            journal,
+            foreign,
+            result.damaged,
+        )
+        return result
     rows: list[Row] = []
     prev, expected = head_hash, head_position + 1
-    consumed = 0
+    consumed = HEADER.size
     for offset, canon in _records(data):
         if canon is None:
             result.damaged = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
@@ -234,8 +299,7 @@ def recover(
             result.damaged,
         )
     else:
-        with open(path, "r+b") as handle:
-            handle.truncate(0)
+        path.unlink()  # the writer that opens the journal starts a new one
     if result.recovered:
         log.warning(
             "journal %s: recovered %d frame(s) from the spool of a writer that stopped without "

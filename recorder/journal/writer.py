@@ -362,10 +362,11 @@ class Appender:
     def _trim(self, spool: Spool) -> None:
         """Drop the spool's committed bytes (under the lock, after a commit)."""
         try:
+            anchor = (self._committed, self._chained)
             if not self._pending and spool.size >= SPOOL_KEEP_BYTES:
-                spool.empty()
+                spool.empty(anchor)
             elif self._spooled_at >= SPOOL_COMPACT_BYTES:
-                spool.keep_from(self._spooled_at)
+                spool.keep_from(self._spooled_at, anchor)
         except OSError as exc:
             # Only the spool's size is at stake: it is trimmed after a later commit.
             log.warning("journal %s: could not trim the spool (%s); retried later", self._path, exc)

@@ -18,7 +18,7 @@ import pytest
 from recorder.journal import journal as journal_module
 from recorder.journal import open_journal, writer
 from recorder.journal.chain import _HEAD
-from recorder.journal.spool import RECORD, spool_path
+from recorder.journal.spool import HEADER, RECORD, spool_path
 from recorder.journal.verify import verify
 from recorder.venues.lx.samples import sample_records
 
@@ -65,11 +65,43 @@ def test_safe_append_returns_before_sqlite_has_the_rows_and_the_spool_has_them(
     assert not spool_path(journal_path).exists()  # a clean close leaves no spool
 
 
+def test_a_spool_of_another_journal_is_never_merged(tmp_path: Path) -> None:
+    """A journal deleted after a crash, and another one at the same path later: the old spool
+    is not this journal's (its anchor is a row this journal does not have)."""
+    old = tmp_path / "bot.journal"
+    with open_journal(old) as journal:
+        sid = journal.start_session(venue="lx1", capture_point="test")
+        journal.append(sample_records(40, session_id=sid))
+    _die_with_spooled(old, 25)  # positions 41..65 spooled, anchored on row 40 of the old file
+    leftover = spool_path(old).read_bytes()
+    other = tmp_path / "other.journal"
+    with open_journal(other) as journal:  # a different journal with 60 rows of its own
+        sid = journal.start_session(venue="lx1", capture_point="test")
+        journal.append(sample_records(60, session_id=sid, seed=9))
+    spool_path(other).write_bytes(leftover)
+    with open_journal(other) as journal:
+        assert journal.head_position() == 60
+        assert verify(journal).ok
+    kept = list(tmp_path.glob("other.journal-spool.foreign-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == leftover
+
+
+def test_a_new_journal_sets_aside_a_spool_it_finds(journal_path: Path) -> None:
+    _die_with_spooled(journal_path, 10)
+    leftover = spool_path(journal_path).read_bytes()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{journal_path}{suffix}").unlink(missing_ok=True)  # the journal is deleted
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == 0
+    kept = list(journal_path.parent.glob(journal_path.name + "-spool.stale-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == leftover
+
+
 def test_a_reader_merges_a_dead_writers_spool(journal_path: Path) -> None:
     _die_with_spooled(journal_path, 30)
     records = sample_records(30, session_id=1)
     assert _payloads(journal_path) == [r.payload for r in records]
-    assert spool_path(journal_path).stat().st_size == 0
+    assert not spool_path(journal_path).exists()  # merged
     assert _payloads(journal_path) == [r.payload for r in records]  # exactly once
 
 
@@ -115,7 +147,7 @@ def test_a_damaged_record_stops_recovery_and_the_spool_is_kept(journal_path: Pat
     _die_with_spooled(journal_path, 20)
     spool = spool_path(journal_path)
     data = bytearray(spool.read_bytes())
-    offset = 0
+    offset = HEADER.size
     for _ in range(10):  # skip ten whole records
         offset += RECORD.size + RECORD.unpack_from(data, offset)[0]
     data[offset + RECORD.size + 3] ^= 0xFF  # inside the 11th record's bytes
@@ -188,7 +220,9 @@ def test_the_wal_is_restarted_while_frames_keep_coming(
     """The background checkpointer catches up and the WAL restarts, so it stays bounded."""
     monkeypatch.setattr(writer, "CHECKPOINT_PAGES", 200)
     monkeypatch.setattr(writer, "WAL_INLINE_PAGES", 800)
-    monkeypatch.setattr(journal_module, "_open_spool", lambda path: None)  # commit per append
+    monkeypatch.setattr(
+        journal_module, "_open_spool", lambda path, anchor: None
+    )  # commit per append
     journal = open_journal(journal_path, durability="safe")
     sid = journal.start_session(venue="lx1", capture_point="test")
     records = sample_records(6000, session_id=sid)
