@@ -19,7 +19,7 @@ GENESIS = bytes(32)
 _HEAD = struct.Struct("<qqBBqqQBIIIII")
 _CHANNEL = {"order": 0, "market": 1}
 _DIRECTION = {"in": 0, "out": 1}
-# The appender inlines row_hash on its hot path (writer.Appender.append) with these same
+# The appender builds the same bytes on its hot path (writer.canonical) with these same
 # constants; tests/journal/test_contract.py checks the two agree on every row.
 _sha256 = hashlib.sha256
 

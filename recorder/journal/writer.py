@@ -3,11 +3,11 @@
 Theory of operation
 -------------------
 Positions are assigned under one lock, in the order frames are appended; the committer gives the
-rows their hashes batch after batch, in position order, so the chain never depends on which thread
-commits. Committing is a role, not a thread: the first appender that
-finds no commit in progress becomes the *committer*; it takes every pending row, writes them in one
-transaction and loops until nothing is pending, while later appenders only enqueue and wait. So N
-threads appending at once share one transaction and, in ``strict``, one fsync (group commit).
+rows their hashes batch after batch, in position order, so the chain never depends on which
+thread commits. Committing is a role, not a thread: the first appender that finds no commit in
+progress becomes the *committer*; it takes every pending row, writes them in one transaction and
+loops until nothing is pending, while later appenders only enqueue and wait. So N threads
+appending at once share one transaction and, in ``strict``, one fsync (group commit).
 
 * ``strict`` — ``synchronous=FULL``: ``append`` returns after the rows are committed and fsynced.
   Survives power loss.
@@ -26,9 +26,8 @@ threads appending at once share one transaction and, in ``strict``, one fsync (g
   (by a small flusher thread). A crash may lose the rows of the last ``fast_flush_ms``.
 
 WAL checkpoints (copying committed pages from the ``-wal`` file into the database) are taken off
-the commit path: the writer's automatic checkpoint is disabled and a background thread with its
-own connection runs a PASSIVE checkpoint whenever the WAL passes ``CHECKPOINT_PAGES`` pages, so an
-append never pays for one (they were the p99 tail of the capture path).
+the commit path by :class:`~recorder.journal.wal.WalCheckpointer`, so an append never pays for
+one (they were the p99 tail of the capture path).
 
 In the deferred modes (``fast``, and ``safe`` with its spool) an appending thread that finds
 ``fast_batch`` rows pending and no commit running commits them itself: backpressure on a
@@ -60,6 +59,7 @@ from recorder.core.frames import FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
 from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, _sha256
 from recorder.journal.spool import RECORD, Spool
+from recorder.journal.wal import WalCheckpointer
 
 log = logging.getLogger("recorder.journal")
 
@@ -71,10 +71,6 @@ INSERT_FRAME = (
     " mid, kind, is_replay, flags, payload, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
-CHECKPOINT_PAGES = 4000
-"""WAL size (pages) that wakes the background checkpointer."""
-WAL_INLINE_PAGES = 4 * CHECKPOINT_PAGES
-"""WAL size (pages) past which the committer itself checkpoints between two transactions."""
 
 SPOOL_KEEP_BYTES = 1 << 20
 """A spool smaller than this is emptied only when nothing is pending (one ``ftruncate``)."""
@@ -85,6 +81,25 @@ Row = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, 
 """A frames row, position first and hash last."""
 Pending = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
 """A row waiting for its commit: its canonical bytes where the hash will be."""
+
+
+def canonical(position: int, r: FrameRecord) -> bytes:
+    """The row's hash-chain input (:mod:`recorder.journal.chain`), also what the spool holds.
+
+    A :class:`FrameRecord`'s fields are the frames columns in order, position and hash aside.
+    """
+    (
+        session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind, is_replay,
+        flags, payload,
+    ) = r  # fmt: skip
+    run_b = run_id.encode()
+    mid_b = mid.encode()
+    kind_b = kind.encode()
+    head = _HEAD.pack(
+        position, session_id, _CHANNEL[channel], _DIRECTION[direction], wall_ns, mono_ns, seq,
+        is_replay, flags, len(run_b), len(mid_b), len(kind_b), len(payload),
+    )  # fmt: skip
+    return b"".join((head, run_b, mid_b, kind_b, payload))
 
 
 class Appender:
@@ -137,7 +152,7 @@ class Appender:
         self._flush_s = (safe_commit_ms if spool is not None else fast_flush_ms) / 1000
         self._fast_batch = fast_batch
         conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'strict' else 'NORMAL'}")
-        self._checkpointer = _Checkpointer(path, durability)
+        self._checkpointer = WalCheckpointer(path, durability)
         conn.wal_autocheckpoint(0)
         conn.set_wal_hook(self._checkpointer.on_commit)
         self._flusher: threading.Thread | None = None
@@ -169,21 +184,7 @@ class Appender:
                     and len(self._pending) + 1 < self._fast_batch
                 ):
                     position = self._next
-                    (
-                        session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,
-                        kind, is_replay, flags, payload,
-                    ) = record  # fmt: skip
-                    run_b = run_id.encode()
-                    mid_b = mid.encode()
-                    kind_b = kind.encode()
-                    canon = b"".join((
-                        _HEAD.pack(
-                            position, session_id, _CHANNEL[channel], _DIRECTION[direction],
-                            wall_ns, mono_ns, seq, is_replay, flags, len(run_b), len(mid_b),
-                            len(kind_b), len(payload),
-                        ),
-                        run_b, mid_b, kind_b, payload,
-                    ))  # fmt: skip
+                    canon = canonical(position, record)
                     try:
                         self._spool.write(RECORD.pack(len(canon), zlib.crc32(canon)) + canon)
                     except OSError as exc:
@@ -218,24 +219,10 @@ class Appender:
             spool = self._spool
             parts: list[bytes] = []
             position = first
-            pack = _HEAD.pack
             record = RECORD.pack
             crc = zlib.crc32
             for r in records:
-                # A FrameRecord's fields are the frames columns in order, position and hash aside.
-                (
-                    session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind,
-                    is_replay, flags, payload,
-                ) = r  # fmt: skip
-                run_b = run_id.encode()
-                mid_b = mid.encode()
-                kind_b = kind.encode()
-                head = pack(
-                    position, session_id, _CHANNEL[channel], _DIRECTION[direction], wall_ns,
-                    mono_ns, seq, is_replay, flags, len(run_b), len(mid_b), len(kind_b),
-                    len(payload),
-                )  # fmt: skip
-                canon = b"".join((head, run_b, mid_b, kind_b, payload))
+                canon = canonical(position, r)
                 batch.append((position, *r, canon))  # chained when committed (_chain)
                 if spool is not None:
                     parts.append(record(len(canon), crc(canon)))
@@ -546,86 +533,3 @@ class Appender:
                 self._drain(report_later=True)
             except JournalError:
                 return  # recorded in self._failure; the next append or flush raises it
-
-
-class _Checkpointer:
-    """Runs WAL checkpoints in a background thread, on its own connection to the journal.
-
-    SQLite restarts the WAL from its beginning only when a write transaction starts on a fully
-    checkpointed WAL. A passive checkpoint running beside a busy writer rarely catches the last
-    frames, so the thread repeats it until it does (the usual case, between two commits); a
-    writer that never pauses lets the WAL grow to ``WAL_INLINE_PAGES``, where the committer runs
-    one checkpoint itself between two transactions (:meth:`inline`), cheap because the thread
-    has copied nearly everything already.
-    """
-
-    CATCH_UP = 8
-    """Passive checkpoints one wake-up runs at most while trying to backfill the whole WAL."""
-
-    def __init__(self, path: str, durability: Durability) -> None:
-        self._path = path
-        self._sync = "FULL" if durability == "strict" else "NORMAL"
-        self._wake = threading.Event()
-        self._busy = False
-        self._next_at = CHECKPOINT_PAGES
-        self._stop = False
-        self._thread: threading.Thread | None = None
-        self.inline_due = False
-        """Set by the WAL hook when the committer should checkpoint between transactions."""
-        self.checkpoints = 0
-        """How many checkpoints have run (for tests and status)."""
-
-    def on_commit(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
-        """The writer's WAL hook: wake the checkpointer when the WAL has grown large."""
-        if pages < self._next_at - CHECKPOINT_PAGES:
-            self._next_at = CHECKPOINT_PAGES  # the WAL restarted
-        self.inline_due = pages >= WAL_INLINE_PAGES
-        if pages >= self._next_at and not self._busy:
-            self._busy = True
-            self._next_at = pages + CHECKPOINT_PAGES // 2
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="recorder-journal-checkpointer", daemon=True
-                )
-                self._thread.start()
-            self._wake.set()
-        return apsw.SQLITE_OK
-
-    def inline(self, conn: apsw.Connection) -> None:
-        """Checkpoint on the writer's connection between two transactions (the committer)."""
-        self.inline_due = False
-        with contextlib.suppress(apsw.Error):  # busy: the next commit asks again
-            conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-            self.checkpoints += 1
-
-    def _run(self) -> None:
-        conn = apsw.Connection(self._path)
-        try:
-            conn.set_busy_timeout(5000)
-            conn.execute(f"PRAGMA synchronous={self._sync}")
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._stop:
-                    return
-                try:
-                    # Busy or I/O trouble only delays a checkpoint (the next commit wakes us
-                    # again); it never loses data, and a failing disk fails the appends loudly.
-                    for _ in range(self.CATCH_UP):
-                        frames, done = conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-                        self.checkpoints += 1
-                        if done >= frames or self._stop:
-                            break
-                except apsw.Error:
-                    pass
-                finally:
-                    self._busy = False
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        """Stop the thread (the last connection to close checkpoints the rest)."""
-        self._stop = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()

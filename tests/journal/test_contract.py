@@ -275,9 +275,9 @@ def test_checkpoints_round_trip(journal: Journal) -> None:
 def test_wal_checkpoints_run_in_the_background(
     journal_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recorder.journal import writer
+    from recorder.journal import wal
 
-    monkeypatch.setattr(writer, "CHECKPOINT_PAGES", 20)
+    monkeypatch.setattr(wal, "CHECKPOINT_PAGES", 20)
     j = open_journal(journal_path)
     sid = j.start_session(venue="lx1", capture_point="test")
     records = sample_records(5000, session_id=sid)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from recorder.journal import journal as journal_module
-from recorder.journal import open_journal, writer
+from recorder.journal import open_journal, wal, writer
 from recorder.journal.chain import _HEAD
 from recorder.journal.spool import HEADER, RECORD, spool_path
 from recorder.journal.verify import verify
@@ -26,7 +26,7 @@ from recorder.venues.lx.samples import sample_records
 _DIE_AFTER_APPEND = """
 import os, sys
 from recorder.journal import journal as journal_module
-from recorder.journal import open_journal, writer
+from recorder.journal import open_journal, wal, writer
 from recorder.venues.lx.samples import sample_records
 writer.Appender._flush_loop = lambda self: None  # the flusher never commits: all in the spool
 journal = open_journal(sys.argv[1], durability="safe")
@@ -218,8 +218,8 @@ def test_the_wal_is_restarted_while_frames_keep_coming(
     journal_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The background checkpointer catches up and the WAL restarts, so it stays bounded."""
-    monkeypatch.setattr(writer, "CHECKPOINT_PAGES", 200)
-    monkeypatch.setattr(writer, "WAL_INLINE_PAGES", 800)
+    monkeypatch.setattr(wal, "CHECKPOINT_PAGES", 200)
+    monkeypatch.setattr(wal, "WAL_INLINE_PAGES", 800)
     monkeypatch.setattr(
         journal_module, "_open_spool", lambda path, anchor: None
     )  # commit per append
