@@ -116,7 +116,9 @@ class Context:
         self.handlers = Handlers(processor, log)
         """The processor, and how its handlers are called (errors reported)."""
         opened, owns = _open(journal, config)
-        self.tap = Tap(opened, self.participant, owns=owns)
+        self.tap = Tap(
+            opened, self.participant, owns=owns, safe_commit_ms=config.journal.safe_commit_ms
+        )
         self.dispatcher = dispatcher = Dispatcher(
             self.handlers, self.client_config, _Port(self), time.monotonic_ns()
         )
@@ -290,9 +292,8 @@ class Context:
             if self.reconciler.history:
                 self.reconciler.begin(Trigger.STARTUP)
             while not self._stopping:
-                if self._sent:
-                    self._sent = False
-                    self.tap.commit_while_waiting()
+                self.tap.commit_idle(replies_due=self._sent)
+                self._sent = False
                 ready = {sock for sock, _ in poller.poll(self._timeout_ms())}
                 bursts = []
                 if self._dealer in ready:

@@ -27,16 +27,23 @@ COMMIT_ROWS = 32
 COMMIT_AGE_S = 0.005
 """The I/O thread commits the spool when a request went out and this many frames wait or the
 oldest has waited this long: one commit's fixed cost (most of it) shared by several orders."""
+IDLE_COMMIT_ROWS = 512
+"""With no request out, the I/O thread commits this many frames at once (a busy market channel),
+or the frames older than ``safe_commit_ms``."""
 CAPTURE_POINT = "sdk"
 
 
 class Tap:
     """Journals one context's frames, sessions and gaps (no-op without a journal)."""
 
-    __slots__ = ("_owns", "journal", "last_position", "participant", "session_id")
+    __slots__ = ("_owns", "journal", "last_position", "participant", "safe_commit_s", "session_id")
 
-    def __init__(self, journal: Journal | None, participant: str, *, owns: bool) -> None:
+    def __init__(
+        self, journal: Journal | None, participant: str, *, owns: bool, safe_commit_ms: int = 10
+    ) -> None:
         self.journal = journal
+        self.safe_commit_s = safe_commit_ms / 1000
+        """``[journal] safe_commit_ms``: the longest a frame waits in the spool."""
         self.participant = participant
         self.session_id = 0
         self.last_position = 0
@@ -150,13 +157,19 @@ class Tap:
         if self.journal is not None and gap_id:
             self.journal.update_gap(gap_id, state, reason=reason)
 
-    def commit_while_waiting(self) -> None:
-        """The I/O thread has just sent requests and waits for their replies: commit what the
-        spool holds (``safe``; see :data:`COMMIT_ROWS`) in the network's round trip, on this
-        thread (no GIL hand-off to the flusher, which only commits what no send came to take)."""
+    def commit_idle(self, *, replies_due: bool) -> None:
+        """The I/O thread is about to wait for its sockets: commit what the spool holds
+        (``safe``), on this thread (no GIL hand-off to a flusher). Right after requests went
+        out (``replies_due``) their replies take a network round trip, and the commit fits in
+        it: :data:`COMMIT_ROWS` frames or :data:`COMMIT_AGE_S` are enough. Otherwise the next
+        frame may come at once, and only frames older than ``safe_commit_ms`` are committed."""
         journal = self.journal
-        if journal is not None and journal.durability == "safe":
+        if journal is None or journal.durability != "safe":
+            return
+        if replies_due:
             journal.commit_pending(COMMIT_ROWS, COMMIT_AGE_S)
+        else:
+            journal.commit_pending(IDLE_COMMIT_ROWS, self.safe_commit_s)
 
     def flush(self) -> None:
         """Commit what is pending (``safe`` and ``fast`` mode)."""

@@ -72,6 +72,8 @@ INSERT_FRAME = (
 )
 
 
+SAFE_LATEST = 4
+"""``safe``: a row waits at most this many ``safe_commit_ms`` ticks for its commit."""
 SPOOL_KEEP_BYTES = 1 << 20
 """A spool smaller than this is emptied only when nothing is pending (one ``ftruncate``)."""
 SPOOL_COMPACT_BYTES = 32 << 20
@@ -503,11 +505,16 @@ class Appender:
             ) from self._failure
 
     def _flush_loop(self) -> None:
-        """The deferred modes' flusher: commits rows pending for ``fast_flush_ms``.
+        """The deferred modes' flusher.
 
-        While frames come it ticks every ``fast_flush_ms`` (no appender wakes it: a wake-up per
-        append would be a thread hand-off on the frame's path); after a tick with no append it
-        parks until the next one.
+        ``fast``: commits rows pending for ``fast_flush_ms``. ``safe`` (the rows are in the
+        spool already): commits what a producer left pending when a whole ``safe_commit_ms``
+        tick passed without an append — a producer at work commits for itself
+        (:meth:`commit_pending` at its idle moments, or ``fast_batch`` rows at a time), so the
+        flusher does not contend with it for the GIL — and, whatever the producer does, rows
+        pending for :data:`SAFE_LATEST` ticks. While frames come the flusher ticks (no
+        appender wakes it: a wake-up per append would be a thread hand-off on the frame's
+        path); after a tick with nothing pending and no append it parks until the next one.
         """
         tick = self._tick
         while True:
@@ -523,11 +530,18 @@ class Appender:
                         self._quiet = True
                         tick.wait(self._flush_s)
                     continue
-                due = self._pending_since + self._flush_s
-                now = time.monotonic()
-                if now < due:
-                    tick.wait(due - now)
-                    continue
+                if self._spool is not None:
+                    waited = time.monotonic() - self._pending_since
+                    if not self._quiet and waited < SAFE_LATEST * self._flush_s:
+                        self._quiet = True  # the producer is at work: look again a tick later
+                        tick.wait(self._flush_s)
+                        continue
+                else:
+                    due = self._pending_since + self._flush_s
+                    now = time.monotonic()
+                    if now < due:
+                        tick.wait(due - now)
+                        continue
                 self._committing = True
             try:
                 self._drain(report_later=True)
