@@ -72,6 +72,9 @@ INSERT_FRAME = (
 )
 
 
+SPOOL_BYPASS_ROWS = 1000
+"""``safe``: an append of this many frames or more is committed inline rather than spooled (a
+bulk load; the spool is for the frame-at-a-time appends of a live session)."""
 SAFE_LATEST = 4
 """``safe``: a row waits at most this many ``safe_commit_ms`` ticks for its commit."""
 SPOOL_KEEP_BYTES = 1 << 20
@@ -210,7 +213,9 @@ class Appender:
         """Append ``records`` in order and return their positions.
 
         In ``strict`` mode the rows are committed when this returns; in ``safe`` mode they are in
-        the spool (committed within moments); in ``fast`` mode they are queued (see :meth:`flush`).
+        the spool (committed within moments) — or, for a batch of :data:`SPOOL_BYPASS_ROWS` or
+        more, committed, which costs less than spooling that many first; in ``fast`` mode they
+        are queued (see :meth:`flush`).
         """
         cond = self._cond
         with self._lock:  # cond's lock, without Condition.__enter__'s Python frames
@@ -219,6 +224,9 @@ class Appender:
             first = self._next
             batch: list[Pending] = []
             spool = self._spool
+            inline = spool is None or len(records) >= SPOOL_BYPASS_ROWS
+            if inline:
+                spool = None  # this batch is committed before append returns
             parts: list[bytes] = []
             position = first
             record = RECORD.pack
@@ -245,7 +253,7 @@ class Appender:
             rows += batch
             self._next = position
             last = position - 1
-            if self._deferred:
+            if self._deferred and not (inline and self._spool is not None):
                 if len(rows) < self._fast_batch:
                     self._quiet = False
                     if self._parked:

@@ -234,3 +234,15 @@ def test_the_wal_is_restarted_while_frames_keep_coming(
     assert wal_frames < 18_000 / 3, wal_frames
     journal.close()
     assert len(_payloads(journal_path)) == 6000
+
+
+def test_a_bulk_append_is_committed_not_spooled(journal_path: Path) -> None:
+    journal = open_journal(journal_path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    journal.append(sample_records(5, session_id=sid))  # spooled
+    before = spool_path(journal_path).stat().st_size
+    journal.append(sample_records(writer.SPOOL_BYPASS_ROWS, session_id=sid))  # committed inline
+    assert spool_path(journal_path).stat().st_size == before
+    with open_journal(journal_path, readonly=True) as reader:  # another connection sees them
+        assert reader.head_position() == 5 + writer.SPOOL_BYPASS_ROWS
+    journal.close()
