@@ -7,6 +7,8 @@ by them. Everything runs on loopback ports chosen by the OS, with CURVE on every
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from grpc_tools import protoc
 
 _PROTO_DIR = Path(__file__).resolve().parents[2] / "recorder" / "venues" / "lx"
 _GENERATED = Path(tempfile.mkdtemp(prefix="lx1-pb-"))
+atexit.register(shutil.rmtree, _GENERATED, ignore_errors=True)
 if protoc.main(["protoc", f"-I{_PROTO_DIR}", f"--python_out={_GENERATED}", "lx1.proto"]) != 0:
     raise RuntimeError("protoc could not compile lx1.proto")
 sys.path.insert(0, str(_GENERATED))
