@@ -450,17 +450,19 @@ def report(results: dict[str, dict[str, float]], args: Any) -> None:
             f" — {verdict(a_tuned <= 80)}",
             "* each request is two frames through the proxy (request out, ACK in). In"
             f" `{args.durability}` every frame is journaled before it is forwarded, so one round"
-            " trip at a time pays two single-frame appends, one per direction; under load one"
-            " append (one commit) covers every frame drained in a wake-up, both directions."
+            " trip at a time pays two single-frame appends, one per direction (in `safe` a write"
+            " to the journal's spool; the loop commits the spool to SQLite after forwarding,"
+            " 1,024 frames or 5 ms at a time); under load one append covers every frame drained"
+            " in a wake-up, both directions."
             f" One single-frame `{args.durability}` append, measured on its own in the same"
             f" folder after the runs: **{append_p50:.0f} µs** p50, so two of them alone are"
             f" {2 * append_p50:.0f} µs against the 80 µs budget.",
             f"* throughput: capture spends {extra_cpu:.1f} µs more CPU per request than the"
-            " optimised proxy (parsing the header, the hash chain and the SQLite insert of two"
-            " frames, routing and sequencing). The capture loop is one thread and is the"
-            " bottleneck; a writer process would move the SQLite part to the other CPU, but"
-            " that CPU also runs the bot, the exchange and ZeroMQ's I/O threads (see *machine"
-            " cores*), and the total CPU per request would not shrink.",
+            " optimised proxy (parsing the header, the spool write, the hash chain and the SQLite"
+            " insert of two frames, routing and sequencing). The capture loop is one thread and"
+            " is the bottleneck; a committer process tailing the spool would move the SQLite part"
+            " to the other CPU, but that CPU also runs the bot, the exchange and ZeroMQ's I/O"
+            " threads (see *machine cores*), and the total CPU per request would not shrink.",
             f"* direct: {direct['rate']:,.0f} requests/s, p50 {direct['p50']:.0f} µs.",
         ]
     )

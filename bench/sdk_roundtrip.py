@@ -248,9 +248,11 @@ def main() -> None:
             "",
             verdict,
             "",
-            "Each round trip carries two journal appends (the request, committed before the send;"
-            " the ACK, committed before its dispatch). `strict` pays an fsync for each;"
-            " `fast` only queues them (committed within `fast_flush_ms`).",
+            "Each round trip carries two journal appends: the request before the send, the ACK"
+            " before its dispatch. `strict` commits and fsyncs each; `safe` writes each to the"
+            " journal's spool (one `write(2)`) and commits the spool to SQLite while a request's"
+            " reply is on its way (every 32 frames or 5 ms); `fast` only queues them (committed"
+            " within `fast_flush_ms` by a flusher thread).",
         ]
     )
     print(body)
