@@ -355,7 +355,7 @@ def open_journal(
         if readonly:
             _merge_orphan_spool(path, busy_timeout_ms)
             return Journal(path, conn, None, None)
-        lock = _writer_lock(path)
+        lock = _writer_lock(path, wait_s=MERGE_WAIT_S)
         writer_conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
         writer_conn.execute("PRAGMA journal_mode=WAL")
         head_position, head_hash = _merge_spool(path, writer_conn)
@@ -475,7 +475,12 @@ def _revision(conn: apsw.Connection, path: Path) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _writer_lock(path: Path) -> IO[bytes]:
+MERGE_WAIT_S = 1.0
+"""How long a writer's open waits for the writer lock: a reader may hold it for a moment while
+it merges a dead writer's spool. A live writer holds it longer, and the open is refused."""
+
+
+def _writer_lock(path: Path, wait_s: float = 0.0) -> IO[bytes]:
     lock_path = path.with_name(path.name + "-writer.lock")
     try:
         handle = open(lock_path, "ab")  # noqa: SIM115 (held for the journal's lifetime)
@@ -484,12 +489,16 @@ def _writer_lock(path: Path) -> IO[bytes]:
             f"cannot write next to journal {path} ({lock_path}: {exc.strerror}); "
             "the journal's directory must be writable"
         ) from exc
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        handle.close()
-        raise JournalAccessError(
-            f"journal {path} is already being written by another process or handle; "
-            "one writer per journal (readers may open it with readonly=True)"
-        ) from exc
-    return handle
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError as exc:
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise JournalAccessError(
+                    f"journal {path} is already being written by another process or handle; "
+                    "one writer per journal (readers may open it with readonly=True)"
+                ) from exc
+        time.sleep(0.01)  # bounded: a reader's merge takes milliseconds

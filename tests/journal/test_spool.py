@@ -246,3 +246,32 @@ def test_a_bulk_append_is_committed_not_spooled(journal_path: Path) -> None:
     with open_journal(journal_path, readonly=True) as reader:  # another connection sees them
         assert reader.head_position() == 5 + writer.SPOOL_BYPASS_ROWS
     journal.close()
+
+
+def test_a_writer_waits_for_a_reader_merging_a_spool(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader merging a dead writer's spool holds the writer lock for a moment: a writer
+    opening then waits for it instead of being refused."""
+    import fcntl
+
+    with open_journal(journal_path):
+        pass
+    waiting = threading.Event()
+    real_sleep = journal_module.time.sleep
+
+    def sleep(seconds: float) -> None:
+        waiting.set()  # the writer found the lock held and waits
+        real_sleep(seconds)
+
+    monkeypatch.setattr(journal_module.time, "sleep", sleep)
+    lock = open(f"{journal_path}-writer.lock", "ab")  # noqa: SIM115 (the "reader")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    opened: list[object] = []
+    writer_thread = threading.Thread(target=lambda: opened.append(open_journal(journal_path)))
+    writer_thread.start()
+    assert waiting.wait(10)
+    lock.close()  # the merge is done
+    writer_thread.join(10)
+    assert len(opened) == 1
+    opened[0].close()  # type: ignore[attr-defined]
