@@ -106,8 +106,11 @@ def exchange(keys: tuple[bytes, bytes], out: Any) -> None:
         seqs[rid] = seq
 
 
-def simple_proxy(upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], out: Any) -> None:
-    """The plain forwarding proxy of PERF_NOTES.md: poll, then one multipart message each way."""
+def _proxy_sockets(
+    upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], out: Any
+) -> tuple[zmq.Socket[Any], zmq.Socket[Any], zmq.Poller]:
+    """A forwarding proxy's sockets: a CURVE ROUTER for the bot (its endpoint put on ``out``),
+    a CURVE DEALER to the exchange, and a poller on both."""
     ctx: zmq.Context[Any] = zmq.Context()
     front = _server(ctx, zmq.ROUTER, keys)
     back = _client(ctx, zmq.DEALER, exchange_key, _keys(), upstream)
@@ -115,6 +118,12 @@ def simple_proxy(upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], 
     poller = zmq.Poller()
     poller.register(front, zmq.POLLIN)
     poller.register(back, zmq.POLLIN)
+    return front, back, poller
+
+
+def simple_proxy(upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], out: Any) -> None:
+    """The plain forwarding proxy of PERF_NOTES.md: poll, then one multipart message each way."""
+    front, back, poller = _proxy_sockets(upstream, exchange_key, keys, out)
     rid = b""
     while True:
         for sock, _ in poller.poll():
@@ -127,13 +136,7 @@ def simple_proxy(upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], 
 
 def plain_proxy(upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], out: Any) -> None:
     """A tuned forwarding proxy with no journal (256 per wake-up): the stricter baseline."""
-    ctx: zmq.Context[Any] = zmq.Context()
-    front = _server(ctx, zmq.ROUTER, keys)
-    back = _client(ctx, zmq.DEALER, exchange_key, _keys(), upstream)
-    out.put(front.last_endpoint.decode())
-    poller = zmq.Poller()
-    poller.register(front, zmq.POLLIN)
-    poller.register(back, zmq.POLLIN)
+    front, back, poller = _proxy_sockets(upstream, exchange_key, keys, out)
     rid = b""
     frecv, fsend, brecv, bsend = front.recv, front.send, back.recv, back.send
     while True:

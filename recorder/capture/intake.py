@@ -7,10 +7,10 @@ reads and one tuple. The frame part is received as a :class:`zmq.Frame` so that 
 flag comes with it: ``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it
 converts the option to an enum on every call) and is only paid for multi-part messages.
 
-:func:`record_of` is :func:`recorder.venues.lx.records.to_record` for the common case — a
-well-formed envelope, inlined — and hands everything else (bytes that do not parse, an envelope
-without a body, an out-of-range seq) to ``to_record`` itself, so the two agree on every frame
-(tests/capture/test_intake.py checks that they do).
+:func:`record_of` (both drains call it) is :func:`recorder.venues.lx.records.to_record` for
+the common case — a well-formed envelope, inlined — and hands everything else (bytes that do
+not parse, an envelope without a body, an out-of-range seq) to ``to_record`` itself, so the two
+agree on every frame (tests/capture/test_intake.py checks that they do).
 """
 
 from __future__ import annotations
@@ -109,19 +109,7 @@ def drain_router(
             several = parts[i] = _rest(router, data)
             data = b"".join(several)
             flags = _MULTIPART
-        try:
-            header = _parse_header(data)
-            field = header.WhichOneof("body")
-        except DecodeError:
-            field = None
-        if field is None or header.seq > _INT64_MAX:
-            append_record(record_of(data, session_id, channel, direction, flags))
-        else:
-            row = (
-                session_id, channel, direction, _time_ns(), _monotonic_ns(), header.run_id,
-                header.seq, header.mid, _KINDS[field], header.is_replay, flags, data,
-            )  # fmt: skip
-            append_record(_new_record(FrameRecord, row))
+        append_record(record_of(data, session_id, channel, direction, flags))
         append_rid(rid)
 
 
@@ -148,16 +136,4 @@ def drain(
             several = parts[i] = _rest(sock, data)
             data = b"".join(several)
             flags = _MULTIPART
-        try:
-            header = _parse_header(data)
-            field = header.WhichOneof("body")
-        except DecodeError:
-            field = None
-        if field is None or header.seq > _INT64_MAX:
-            append_record(record_of(data, session_id, channel, direction, flags))
-        else:
-            row = (
-                session_id, channel, direction, _time_ns(), _monotonic_ns(), header.run_id,
-                header.seq, header.mid, _KINDS[field], header.is_replay, flags, data,
-            )  # fmt: skip
-            append_record(_new_record(FrameRecord, row))
+        append_record(record_of(data, session_id, channel, direction, flags))

@@ -25,7 +25,7 @@ from recorder.errors import JournalAccessError, JournalFullError, NotAJournalErr
 from recorder.journal import guard, migrate
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.spool import Spool, recover, spool_path, stale
-from recorder.journal.writer import INSERT_FRAME, Appender, Durability
+from recorder.journal.writer import Appender, Durability, insert_frames
 
 log = logging.getLogger("recorder.journal")
 
@@ -387,7 +387,7 @@ def _merge_spool(path: Path, conn: apsw.Connection) -> tuple[int, bytes]:
     the head position and hash after it."""
     head_position, head_hash = Reader(conn).head()
     try:
-        done = recover(conn, path, head_position, head_hash, INSERT_FRAME)
+        done = recover(conn, path, head_position, head_hash, insert_frames)
     except apsw.FullError as exc:
         raise JournalFullError(
             f"journal {path}: the spool {spool_path(path)} holds frames a stopped writer "

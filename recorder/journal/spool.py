@@ -36,7 +36,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import apsw
@@ -227,11 +227,16 @@ def stale(journal: Path) -> Path | None:
 
 
 def recover(
-    conn: apsw.Connection, journal: Path, head_position: int, head_hash: bytes, insert_sql: str
+    conn: apsw.Connection,
+    journal: Path,
+    head_position: int,
+    head_hash: bytes,
+    insert: Callable[[apsw.Connection, list[Row]], None],
 ) -> SpoolRecovery:
-    """Insert the spooled rows after ``head_position`` (chained from ``head_hash``) in one
-    transaction, then empty the spool. ``conn`` is a writable connection whose process holds
-    the journal's writer lock. SQLite errors propagate (the spool is then left as it was).
+    """Insert the spooled rows after ``head_position`` (chained from ``head_hash``) with
+    ``insert`` (the appender's one transaction: :func:`recorder.journal.writer.insert_frames`),
+    then empty the spool. ``conn`` is a writable connection whose process holds the journal's
+    writer lock. SQLite errors propagate (the spool is then left as it was).
     """
     result = SpoolRecovery()
     path = spool_path(journal)
@@ -280,14 +285,7 @@ def recover(
     if result.damaged is None:
         result.torn_bytes = len(data) - consumed
     if rows:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(insert_sql, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            if not conn.get_autocommit():
-                conn.execute("ROLLBACK")
-            raise
+        insert(conn, rows)
     result.recovered = len(rows)
     if result.damaged is not None:
         path.rename(result.damaged)

@@ -88,6 +88,18 @@ Pending = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, byt
 """A row waiting for its commit: its canonical bytes where the hash will be."""
 
 
+def insert_frames(conn: apsw.Connection, rows: list[Row]) -> None:
+    """Insert frame rows in one transaction (rolled back if anything fails)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(INSERT_FRAME, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        if not conn.get_autocommit():
+            conn.execute("ROLLBACK")
+        raise
+
+
 def canonical(position: int, r: FrameRecord) -> bytes:
     """The row's hash-chain input (:mod:`recorder.journal.chain`), also what the spool holds.
 
@@ -381,15 +393,7 @@ class Appender:
         return rows
 
     def _write(self, batch: list[Row]) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(INSERT_FRAME, batch)
-            conn.execute("COMMIT")
-        except BaseException:
-            if not conn.get_autocommit():
-                conn.execute("ROLLBACK")
-            raise
+        insert_frames(self._conn, batch)
 
     def _translate(self, exc: BaseException, batch: list[Pending]) -> JournalError:
         where = (
