@@ -16,7 +16,8 @@ answers one ``Status{ACK}`` under the request's mid with a continuous seq (what 
 service tracks). *Throughput* is requests answered per second with 500 requests in flight (two
 frames through the proxy per request); *latency* is the bot's round trip, one request at a time.
 Every path's process is started first and the runs are interleaved (run 1 of every path, then
-run 2, ...), so slow phases of a shared machine fall on all paths alike; figures are medians.
+run 2, ...), the latency runs round trip by round trip (one on each path in turn), so slow
+phases of a shared machine fall on all paths alike; figures are medians.
 
     python bench/capture_proxy.py            # 3 runs of 40k requests and 3,000 round trips
     python bench/capture_proxy.py --quick    # 1 run, 10k requests, 1,000 round trips, prints only
@@ -220,18 +221,25 @@ def throughput(sock: zmq.Socket[Any], frames: list[bytes]) -> float:
     return n / (time.perf_counter() - start)
 
 
-def latency(sock: zmq.Socket[Any], frames: list[bytes]) -> list[float]:
-    """Round trips in µs, one request at a time."""
-    out = []
-    send, recv = sock.send, sock.recv
+def latency(paths: list[Measured], n: int) -> None:
+    """``n`` round trips on every path, one request at a time, the paths taking turns round
+    trip by round trip (the first path moves on by one each round), so that a noisy moment of a
+    shared machine falls on every path alike; each path's p50 and p99 are appended to its
+    figures."""
     clock = time.perf_counter_ns
-    for data in frames:
-        t0 = clock()
-        send(data)
-        recv()
-        out.append((clock() - t0) / 1000)
-    out.sort()
-    return out
+    turns = [(path.sock.send, path.sock.recv, take(n), []) for path in paths]
+    k = len(turns)
+    for i in range(n):
+        for j in range(k):
+            send, recv, frames, out = turns[(i + j) % k]
+            t0 = clock()
+            send(frames[i])
+            recv()
+            out.append((clock() - t0) / 1000)
+    for path, (_, _, _, rtts) in zip(paths, turns, strict=True):
+        rtts.sort()
+        path.p50s.append(pct(rtts, 0.50))
+        path.p99s.append(pct(rtts, 0.99))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -304,9 +312,6 @@ class Measured:
             self.cores.append((cpu1 - cpu0) / (t1 - t0))
         if all0 is not None and all1 is not None:
             self.machine.append((all1 - all0) / (t1 - t0))
-        rtts = latency(self.sock, take(args.round_trips))
-        self.p50s.append(pct(rtts, 0.50))
-        self.p99s.append(pct(rtts, 0.99))
 
     def result(self) -> dict[str, float]:
         self.ctx.destroy(linger=0)
@@ -379,6 +384,7 @@ def main() -> None:
         for _ in range(args.runs):
             for path in paths:
                 path.run(args)
+            latency(paths, args.round_trips)
         results = {path.name: path.result() for path in paths}
         for proc in procs:
             proc.terminate()

@@ -3,9 +3,12 @@
 This is the hot path of the proxy, written for per-message cost: each drain reads up to
 :data:`BURST` messages with ``NOBLOCK``, and each message costs two ``recv`` calls on the bot
 ROUTER (routing id, frame) or one on the upstream DEALER and SUB, one header parse, two clock
-reads and one tuple. The frame part is received as a :class:`zmq.Frame` so that its ``more``
-flag comes with it: ``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it
-converts the option to an enum on every call) and is only paid for multi-part messages.
+reads and one tuple; a drain ends on the first ``recv`` that finds nothing, or, after the
+first message, when ``ZMQ_EVENTS`` says there is no other (a failed ``recv`` raises
+``zmq.Again``, which costs twice that question, and most wake-ups bring one message). The
+frame part is received as a :class:`zmq.Frame` so that its ``more`` flag comes with it:
+``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it converts the option to
+an enum on every call) and is only paid for multi-part messages.
 
 :func:`record_of` (both drains call it) is :func:`recorder.venues.lx.records.to_record` for
 the common case — a well-formed envelope, inlined — and hands everything else (bytes that do
@@ -32,6 +35,7 @@ _INT64_MAX = (1 << 63) - 1
 _MULTIPART = int(FrameFlag.MULTIPART)
 _NOBLOCK = zmq.NOBLOCK
 _RCVMORE = zmq.RCVMORE
+_EVENTS, _POLLIN = zmq.EVENTS, zmq.POLLIN
 _parse_header = pb.EnvelopeHeader.FromString
 _KINDS: dict[str, str] = {
     field.name: field.message_type.name
@@ -111,6 +115,8 @@ def drain_router(
             flags = _MULTIPART
         append_record(record_of(data, session_id, channel, direction, flags))
         append_rid(rid)
+        if i == base and not router.get(_EVENTS) & _POLLIN:
+            return  # the common one-message wake-up: cheaper to ask than to fail a recv
 
 
 def drain(
@@ -137,3 +143,5 @@ def drain(
             data = b"".join(several)
             flags = _MULTIPART
         append_record(record_of(data, session_id, channel, direction, flags))
+        if i == base and not sock.get(_EVENTS) & _POLLIN:
+            return

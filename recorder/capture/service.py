@@ -61,7 +61,10 @@ log = logging.getLogger("recorder.capture")
 ZAP_DOMAIN = "lx1-capture"
 """The ZAP domain of the bot-facing sockets."""
 
-_TICK_NS = 100_000_000
+_TICK_NS = 50_000_000
+"""The loop's housekeeping period: gap timeouts, the rate, the status socket, socket events and
+a stop request are looked at this often (the traffic sockets alone are polled in between: each
+socket in a poll costs every frame's wake-up)."""
 _ORDER, _MARKET = Channel.ORDER, Channel.MARKET
 _IN, _OUT = Direction.IN, Direction.OUT
 _NOBLOCK = zmq.NOBLOCK
@@ -109,7 +112,6 @@ class CaptureService:
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._auth: zmq.auth.thread.ThreadAuthenticator | None = None
         self._stop_reason: str | None = None
-        self._wake_lock = threading.RLock()
         self._rids: set[bytes] = set()
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -159,12 +161,6 @@ class CaptureService:
         self._sub.connect(self.upstream.market_endpoint)
         self._router_mon = self._router.get_monitor_socket(Peers.EVENTS)
         self._pub_mon = self._pub.get_monitor_socket(Peers.EVENTS)
-        wake = f"inproc://capture-wake-{id(self)}"
-        self._wake_pull = ctx.socket(zmq.PULL)
-        self._wake_pull.bind(wake)
-        self._wake_push = ctx.socket(zmq.PUSH)
-        self._wake_push.linger = 0
-        self._wake_push.connect(wake)
         self.endpoints = CaptureEndpoints(
             self._router.getsockopt_string(zmq.LAST_ENDPOINT),
             self._pub.getsockopt_string(zmq.LAST_ENDPOINT),
@@ -219,13 +215,10 @@ class CaptureService:
         return endpoints
 
     def request_stop(self, reason: str = "stopped") -> None:
-        """Ask the loop to finish (thread- and signal-handler-safe); the first reason wins."""
+        """Ask the loop to finish within a tick (thread- and signal-handler-safe); the first
+        reason wins."""
         if self._stop_reason is None:
             self._stop_reason = reason
-        with self._wake_lock:
-            if self._ctx is not None and not self._done.is_set():
-                with contextlib.suppress(zmq.ZMQError):
-                    self._wake_push.send(b"", _NOBLOCK)
 
     def stop(self, reason: str = "stopped", timeout: float = 10.0) -> None:
         """Stop the loop started by :meth:`start_background` and wait for the clean end."""
@@ -247,30 +240,30 @@ class CaptureService:
         """Serve until :meth:`request_stop`; end the session; return the end reason."""
         if self._ctx is None:
             self.start()
-        poller = zmq.Poller()
-        for sock in (
-            self._dealer, self._sub, self._router, self._wake_pull, self._status,
-            self._router_mon, self._pub_mon,
-        ):  # fmt: skip
-            poller.register(sock, zmq.POLLIN)
+        traffic, chores = zmq.Poller(), zmq.Poller()
+        for sock in (self._dealer, self._sub, self._router):
+            traffic.register(sock, zmq.POLLIN)
+        for sock in (self._status, self._router_mon, self._pub_mon):
+            chores.register(sock, zmq.POLLIN)
         reason = "stopped"
         next_tick = time.monotonic_ns() + _TICK_NS
         next_rate = time.monotonic_ns() + 1_000_000_000
         next_log = time.monotonic_ns() + (self._status_log_ns or 1 << 62)
         rate_mark = 0
-        poll = poller.poll
-        hot = 0
+        poll = traffic.poll
+        commit_pending = self.journal.commit_pending
         try:
             while self._stop_reason is None:
                 now = time.monotonic_ns()
-                events = dict(poll(max(0, (next_tick - now) // 1_000_000)))
-                hot = self._traffic(events)
-                self.journal.commit_pending(COMMIT_ROWS, COMMIT_AGE_S)  # after forwarding
-                if len(events) > hot:
-                    self._housekeeping(events)
+                events = poll(max(0, (next_tick - now) // 1_000_000))
+                if events:
+                    self._traffic(dict(events))
+                    commit_pending(COMMIT_ROWS, COMMIT_AGE_S)  # after forwarding
                 now = time.monotonic_ns()
                 if now >= next_tick:
                     next_tick = now + _TICK_NS
+                    commit_pending(COMMIT_ROWS, COMMIT_AGE_S)
+                    self._housekeeping(dict(chores.poll(0)))
                     if self.gaps.pending:
                         self._carry_out(self.gaps.tick(now))
                     if now >= next_rate:
@@ -294,28 +287,27 @@ class CaptureService:
         """Frames journaled in this session."""
         return self.to_exchange + self.from_exchange + self.market
 
-    def _traffic(self, events: dict[zmq.Socket[bytes], int]) -> int:
-        """Drain the readable traffic sockets, journal it all in one append, then forward it;
-        return how many of ``events`` were traffic sockets."""
+    def _traffic(self, events: dict[zmq.Socket[bytes], int]) -> None:
+        """Drain the readable traffic sockets, journal it all in one append, then forward it."""
         records: list[FrameRecord] = []
         parts: Parts = {}
-        hot = 0
         rids: list[bytes] = []
         sid = self.session_id
         if self._router in events:
-            hot += 1
             drain_router(self._router, records, parts, rids, sid, self._new_bot, self._rids)
         n_bots = len(records)
         if self._dealer in events:
-            hot += 1
             drain(self._dealer, _ORDER, records, parts, sid)
         n_orders = len(records)
         if self._sub in events:
-            hot += 1
             drain(self._sub, _MARKET, records, parts, sid)
         if not records:
-            return hot
-        positions = self.journal.append(records)  # rule 1: journaled before anything is sent
+            return
+        # rule 1: journaled before anything is sent
+        if len(records) == 1:  # a wake-up's usual catch when one request is out at a time
+            positions = [self.journal.append_one(records[0])]
+        else:
+            positions = self.journal.append(records)
         if n_bots:
             self.to_exchange += n_bots
             self._forward_up(records, rids, parts)
@@ -325,7 +317,6 @@ class CaptureService:
         if len(records) > n_orders:
             self.market += len(records) - n_orders
             self._forward_market(records, positions, parts, n_orders)
-        return hot
 
     @staticmethod
     def _new_bot(rid: bytes, frame: zmq.Frame) -> None:
@@ -490,21 +481,16 @@ class CaptureService:
     # ------------------------------------------------------------------ housekeeping
 
     def _housekeeping(self, events: dict[zmq.Socket[bytes], int]) -> None:
-        if self._wake_pull in events:
-            while True:
-                try:
-                    self._wake_pull.recv(_NOBLOCK)
-                except zmq.Again:
-                    break
-        if self._status in events:
-            self._status.send(answer(self._status.recv(), self.status()))
         for mon, peers in ((self._router_mon, self._bots), (self._pub_mon, self._subscribers)):
-            if mon in events:
+            if mon in events:  # before a status request: it reports who is connected
                 while mon.poll(0):
                     peers.observe(recv_monitor_message(mon))
+        if self._status in events:
+            self._status.send(answer(self._status.recv(), self.status()))
 
     def status(self) -> CaptureStatus:
-        """A snapshot of the counters (safe to call from any thread)."""
+        """A snapshot of the counters (safe to call from any thread). The connection counts
+        are as of the loop's last tick; the status socket's answer is current."""
         path = Path(self.journal.path)
         size = 0
         for file in (path, path.with_name(path.name + "-wal")):
@@ -538,9 +524,8 @@ class CaptureService:
             self.journal.end_session(self.session_id, reason)
             event(log, logging.INFO, "capture stopped", reason=reason, **self.status().as_dict())
         finally:
-            with self._wake_lock:
-                self._done.set()
-                self._close()
+            self._done.set()
+            self._close()
 
     def _close(self) -> None:
         for name in ("_router_mon", "_pub_mon"):

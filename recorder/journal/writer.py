@@ -316,6 +316,11 @@ class Appender:
         path of the frames and costs no thread hand-off. With ``min_rows``/``min_age_s`` only
         once that many rows are pending or the oldest has waited that long (a commit's fixed
         cost shared by more rows). Raises like :meth:`append`."""
+        pending = self._pending  # a peek without the lock first: the owner calls this per wake-up
+        if not pending or (
+            len(pending) < min_rows and time.monotonic() - self._pending_since < min_age_s
+        ):
+            return
         with self._cond:
             pending = self._pending
             if not pending or self._committing:
