@@ -255,7 +255,7 @@ class CaptureService:
         try:
             while self._stop_reason is None:
                 now = time.monotonic_ns()
-                events = poll(max(0, (next_tick - now) // 1_000_000))
+                events = poll(max(0, -((now - next_tick) // 1_000_000)))  # ms, rounded up
                 if events:
                     self._traffic(dict(events))
                     commit_pending(COMMIT_ROWS, COMMIT_AGE_S)  # after forwarding
