@@ -1,14 +1,12 @@
 """The capture service's intake: drain a socket and build one journal record per message.
 
-This is the hot path of the proxy, written for per-message cost: each drain reads up to
-:data:`BURST` messages with ``NOBLOCK``, and each message costs two ``recv`` calls on the bot
-ROUTER (routing id, frame) or one on the upstream DEALER and SUB, one header parse, two clock
-reads and one tuple; a drain ends on the first ``recv`` that finds nothing, or, after the
-first message, when ``ZMQ_EVENTS`` says there is no other (a failed ``recv`` raises
-``zmq.Again``, which costs twice that question, and most wake-ups bring one message). The
-frame part is received as a :class:`zmq.Frame` so that its ``more`` flag comes with it:
-``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it converts the option to
-an enum on every call) and is only paid for multi-part messages.
+This is the hot path of the proxy, written for per-message cost: each drain reads up to a
+limit of messages (1, or :data:`BURST`) with ``NOBLOCK``, and each message costs two ``recv``
+calls on the bot ROUTER (routing id, frame) or one on the upstream DEALER and SUB, one header
+parse, two clock reads and one tuple; a drain ends at its limit or on the first ``recv`` that
+finds nothing. The frame part is received as a :class:`zmq.Frame` so that its ``more`` flag
+comes with it: ``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it
+converts the option to an enum on every call) and is only paid for multi-part messages.
 
 :func:`record_of` (both drains call it) is :func:`recorder.venues.lx.records.to_record` for
 the common case — a well-formed envelope, inlined — and hands everything else (bytes that do
@@ -29,13 +27,12 @@ from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.records import to_record
 
 BURST = 256
-"""The most messages read from one socket before they are journaled and forwarded."""
+"""The most messages read from one socket at a time before they are journaled and forwarded."""
 
 _INT64_MAX = (1 << 63) - 1
 _MULTIPART = int(FrameFlag.MULTIPART)
 _NOBLOCK = zmq.NOBLOCK
 _RCVMORE = zmq.RCVMORE
-_EVENTS, _POLLIN = zmq.EVENTS, zmq.POLLIN
 _parse_header = pb.EnvelopeHeader.FromString
 _KINDS: dict[str, str] = {
     field.name: field.message_type.name
@@ -91,14 +88,15 @@ def drain_router(
     session_id: int,
     on_new_peer: Callable[[bytes, zmq.Frame], None],
     known: set[bytes],
+    limit: int = BURST,
 ) -> None:
-    """Read up to :data:`BURST` bot messages: their records go to ``records``, their routing ids
+    """Read up to ``limit`` bot messages: their records go to ``records``, their routing ids
     to ``rids``. ``on_new_peer(rid, frame)`` is called for a routing id not in ``known``."""
     recv = router.recv
     append_record, append_rid = records.append, rids.append
     base = len(records)
     channel, direction = Channel.ORDER, Direction.OUT
-    for i in range(base, base + BURST):
+    for i in range(base, base + limit):
         try:
             rid = recv(_NOBLOCK)
         except zmq.Again:
@@ -115,8 +113,6 @@ def drain_router(
             flags = _MULTIPART
         append_record(record_of(data, session_id, channel, direction, flags))
         append_rid(rid)
-        if i == base and not router.get(_EVENTS) & _POLLIN:
-            return  # the common one-message wake-up: cheaper to ask than to fail a recv
 
 
 def drain(
@@ -125,13 +121,14 @@ def drain(
     records: list[FrameRecord],
     parts: Parts,
     session_id: int,
+    limit: int = BURST,
 ) -> None:
-    """Read up to :data:`BURST` messages from the exchange (DEALER or SUB) into ``records``."""
+    """Read up to ``limit`` messages from the exchange (DEALER or SUB) into ``records``."""
     recv = sock.recv
     append_record = records.append
     base = len(records)
     direction = Direction.IN
-    for i in range(base, base + BURST):
+    for i in range(base, base + limit):
         try:
             frame = recv(_NOBLOCK, copy=False)
         except zmq.Again:
@@ -143,5 +140,3 @@ def drain(
             data = b"".join(several)
             flags = _MULTIPART
         append_record(record_of(data, session_id, channel, direction, flags))
-        if i == base and not sock.get(_EVENTS) & _POLLIN:
-            return

@@ -5,8 +5,8 @@ servers with the service's own key and a ZAP allow-list of bot public keys (an u
 gets a byte). Upstream, the service is the participant: a DEALER and a SUB with the participant's
 key pair. One thread (the *loop*) owns every socket and the journal's appender.
 
-The hot path, per wake-up: drain every readable traffic socket (up to
-:data:`~recorder.capture.intake.BURST` messages each, one
+The hot path, per wake-up: drain every readable traffic socket (one message each first, then
+up to :data:`~recorder.capture.intake.BURST` more; one
 :class:`~recorder.core.frames.FrameRecord` per message: :mod:`recorder.capture.intake`), append
 everything drained, both directions, to the journal in one call — in ``strict`` the append returns
 after the commit, in ``safe`` once the frames are in the journal's spool (they survive a killed
@@ -38,7 +38,7 @@ import zmq
 import zmq.auth.thread
 from zmq.utils.monitor import recv_monitor_message
 
-from recorder.capture.intake import Parts, drain, drain_router
+from recorder.capture.intake import BURST, Parts, drain, drain_router
 from recorder.capture.logs import event
 from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes, SendRequest
 from recorder.capture.routing import SERVICE, Routes
@@ -68,6 +68,7 @@ socket in a poll costs every frame's wake-up)."""
 _ORDER, _MARKET = Channel.ORDER, Channel.MARKET
 _IN, _OUT = Direction.IN, Direction.OUT
 _NOBLOCK = zmq.NOBLOCK
+_EVENTS, _POLLIN = zmq.EVENTS, zmq.POLLIN
 _SNDMORE_NB = zmq.SNDMORE | zmq.NOBLOCK
 
 
@@ -288,23 +289,38 @@ class CaptureService:
         return self.to_exchange + self.from_exchange + self.market
 
     def _traffic(self, events: dict[zmq.Socket[bytes], int]) -> None:
-        """Drain the readable traffic sockets, journal it all in one append, then forward it."""
+        """Move what the readable traffic sockets hold: first one message from each, then, once
+        those are on their way, the rest. Most wake-ups bring one message (a round trip at a
+        time), and asking a socket whether it holds another costs a ``getsockopt``, which this
+        way is not on that message's path."""
+        router, dealer, sub = self._router, self._dealer, self._sub
+        up, down, market = router in events, dealer in events, sub in events
+        self._move(up, down, market, 1)
+        up = up and bool(router.get(_EVENTS) & _POLLIN)
+        down = down and bool(dealer.get(_EVENTS) & _POLLIN)
+        market = market and bool(sub.get(_EVENTS) & _POLLIN)
+        if up or down or market:
+            self._move(up, down, market, BURST)
+
+    def _move(self, up: bool, down: bool, market: bool, limit: int) -> None:
+        """Drain up to ``limit`` messages from the bot ROUTER (``up``), the upstream DEALER
+        (``down``) and SUB (``market``), journal them all in one append, then forward them."""
         records: list[FrameRecord] = []
         parts: Parts = {}
         rids: list[bytes] = []
         sid = self.session_id
-        if self._router in events:
-            drain_router(self._router, records, parts, rids, sid, self._new_bot, self._rids)
+        if up:
+            drain_router(self._router, records, parts, rids, sid, self._new_bot, self._rids, limit)
         n_bots = len(records)
-        if self._dealer in events:
-            drain(self._dealer, _ORDER, records, parts, sid)
+        if down:
+            drain(self._dealer, _ORDER, records, parts, sid, limit)
         n_orders = len(records)
-        if self._sub in events:
-            drain(self._sub, _MARKET, records, parts, sid)
+        if market:
+            drain(self._sub, _MARKET, records, parts, sid, limit)
         if not records:
             return
         # rule 1: journaled before anything is sent
-        if len(records) == 1:  # a wake-up's usual catch when one request is out at a time
+        if len(records) == 1:
             positions = [self.journal.append_one(records[0])]
         else:
             positions = self.journal.append(records)

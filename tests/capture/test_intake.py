@@ -146,3 +146,9 @@ def test_drain_reads_at_most_a_burst_and_leaves_the_rest(
     drain(dealer, Channel.MARKET, rest, parts, 7)
     assert [r.seq for r in rest] == list(range(BURST, BURST + 4))
     assert all(r.direction is Direction.IN and r.channel is Channel.MARKET for r in rest)
+    for data in frames[:2]:  # the loop's first pass reads one message per socket
+        router.send_multipart([rid, data])
+    assert dealer.poll(1000)
+    one: list[FrameRecord] = []
+    drain(dealer, Channel.MARKET, one, parts, 7, limit=1)
+    assert [r.payload for r in one] == frames[:1] and dealer.poll(0)
