@@ -227,7 +227,9 @@ def latency(paths: list[Measured], n: int) -> None:
     shared machine falls on every path alike; each path's p50 and p99 are appended to its
     figures."""
     clock = time.perf_counter_ns
-    turns = [(path.sock.send, path.sock.recv, take(n), []) for path in paths]
+    turns: list[tuple[Any, Any, list[bytes], list[float]]] = [
+        (path.sock.send, path.sock.recv, take(n), []) for path in paths
+    ]
     k = len(turns)
     for i in range(n):
         for j in range(k):

@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import cast
 
 import zmq
 import zmq.auth.thread
@@ -70,6 +71,11 @@ _IN, _OUT = Direction.IN, Direction.OUT
 _NOBLOCK = zmq.NOBLOCK
 _EVENTS, _POLLIN = zmq.EVENTS, zmq.POLLIN
 _SNDMORE_NB = zmq.SNDMORE | zmq.NOBLOCK
+
+
+def _holds_more(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message waits on ``sock`` (``ZMQ_EVENTS``, cheaper than a failed ``recv``)."""
+    return bool(cast(int, sock.get(_EVENTS)) & _POLLIN)
 
 
 class CaptureService:
@@ -296,9 +302,9 @@ class CaptureService:
         router, dealer, sub = self._router, self._dealer, self._sub
         up, down, market = router in events, dealer in events, sub in events
         self._move(up, down, market, 1)
-        up = up and bool(router.get(_EVENTS) & _POLLIN)
-        down = down and bool(dealer.get(_EVENTS) & _POLLIN)
-        market = market and bool(sub.get(_EVENTS) & _POLLIN)
+        up = up and _holds_more(router)
+        down = down and _holds_more(dealer)
+        market = market and _holds_more(sub)
         if up or down or market:
             self._move(up, down, market, BURST)
 
