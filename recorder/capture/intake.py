@@ -2,16 +2,18 @@
 
 This is the hot path of the proxy, written for per-message cost: each drain reads up to a
 limit of messages (1, or :data:`BURST`) with ``NOBLOCK``, and each message costs two ``recv``
-calls on the bot ROUTER (routing id, frame) or one on the upstream DEALER and SUB, one header
-parse, two clock reads and one tuple; a drain ends at its limit or on the first ``recv`` that
-finds nothing. The frame part is received as a :class:`zmq.Frame` so that its ``more`` flag
-comes with it: ``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it
-converts the option to an enum on every call) and is only paid for multi-part messages.
+calls on the bot ROUTER (routing id, frame) or one on the upstream DEALER and SUB, one parse
+of the whole envelope (as cheap as the header alone, and a corrupt body is caught), two clock
+reads and one tuple; a drain ends at its limit or on the first ``recv`` that finds nothing.
+The frame part is received as a :class:`zmq.Frame` so that its ``more`` flag comes with it:
+``getsockopt(RCVMORE)`` costs more than the ``recv`` itself in pyzmq (it converts the option
+to an enum on every call) and is only paid for multi-part messages.
 
 :func:`record_of` (both drains call it) is :func:`recorder.venues.lx.records.to_record` for
 the common case — a well-formed envelope, inlined — and hands everything else (bytes that do
-not parse, an envelope without a body, an out-of-range seq) to ``to_record`` itself, so the two
-agree on every frame (tests/capture/test_intake.py checks that they do).
+not parse, body included; an envelope without a body; a version other than 1.x; an
+out-of-range seq) to ``to_record`` itself, which flags them ``MALFORMED``, so the two agree on
+every frame (tests/capture/test_intake.py checks that they do).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ _INT64_MAX = (1 << 63) - 1
 _MULTIPART = int(FrameFlag.MULTIPART)
 _NOBLOCK = zmq.NOBLOCK
 _RCVMORE = zmq.RCVMORE
-_parse_header = pb.EnvelopeHeader.FromString
+_parse = pb.Envelope.FromString
 _KINDS: dict[str, str] = {
     field.name: field.message_type.name
     for field in pb.Envelope.DESCRIPTOR.oneofs_by_name["body"].fields
@@ -52,11 +54,11 @@ def record_of(
 ) -> FrameRecord:
     """The journal record of one frame received now (the same record ``to_record`` builds)."""
     try:
-        header = _parse_header(data)
-        field = header.WhichOneof("body")
+        envelope = _parse(data)
+        field = envelope.WhichOneof("body")
     except DecodeError:
         field = None
-    if field is None or header.seq > _INT64_MAX:
+    if field is None or envelope.seq > _INT64_MAX or envelope.mversion.partition(".")[0] != "1":
         return to_record(
             data, session_id=session_id, channel=channel, direction=direction,
             wall_ns=_time_ns(), mono_ns=_monotonic_ns(), flags=flags,
@@ -64,8 +66,8 @@ def record_of(
     record: FrameRecord = _new_record(
         FrameRecord,
         (
-            session_id, channel, direction, _time_ns(), _monotonic_ns(), header.run_id,
-            header.seq, header.mid, _KINDS[field], header.is_replay, flags, data,
+            session_id, channel, direction, _time_ns(), _monotonic_ns(), envelope.run_id,
+            envelope.seq, envelope.mid, _KINDS[field], envelope.is_replay, flags, data,
         ),
     )  # fmt: skip
     return record

@@ -94,6 +94,10 @@ def test_market_gap_is_resynced_with_book_snapshots(make_stack: Callable[..., St
     assert not [e for e in envelopes(bot.received) if e.WhichOneof("body") == "book_state_snapshot"]
 
 
+CORRUPT_BODY = b"r\x05\x00\x00\x00\x00\x00"
+"""An envelope header that parses around a body that does not (a GetContracts)."""
+
+
 def test_garbage_is_journaled_and_forwarded_without_stopping_the_service(
     make_stack: Callable[..., Stack],
 ) -> None:
@@ -105,9 +109,10 @@ def test_garbage_is_journaled_and_forwarded_without_stopping_the_service(
     market_junk = stack.sim.send_garbage(None, 12, Channel.MARKET)
     bot.send_raw(b"\xff\xfe not an envelope")
     bot.send_raw(b"part one", b"part two")
+    bot.send_raw(CORRUPT_BODY)
     replies = bot.ping()
     rejects = [e for e in replies if e.WhichOneof("body") == "status" and e.mid == ""]
-    assert [r.status.code for r in rejects] == [pb.REJECT_MALFORMED, pb.REJECT_MALFORMED]
+    assert [r.status.code for r in rejects] == [pb.REJECT_MALFORMED] * 3
     assert junk in bot.received
     while market_junk not in bot.market:
         bot.market_recv()
@@ -120,6 +125,7 @@ def test_garbage_is_journaled_and_forwarded_without_stopping_the_service(
     assert (Channel.ORDER, Direction.IN, junk, FrameFlag.MALFORMED) in bad
     assert (Channel.MARKET, Direction.IN, market_junk, FrameFlag.MALFORMED) in bad
     assert (Channel.ORDER, Direction.OUT, b"\xff\xfe not an envelope", FrameFlag.MALFORMED) in bad
+    assert (Channel.ORDER, Direction.OUT, CORRUPT_BODY, FrameFlag.MALFORMED) in bad
     multi = [b for b in bad if b[2] == b"part onepart two"]
     assert multi and multi[0][3] & FrameFlag.MULTIPART
 

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.core.frames import Channel, Direction
+from recorder.core.frames import Channel, Direction, FrameFlag
 from recorder.errors import LocalProtocolError, RemoteProtocolError
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import (
@@ -138,23 +138,25 @@ def test_arbitrary_bytes_decode_or_raise_with_raw(data: bytes) -> None:
         envelope = decode(data)
     except RemoteProtocolError as exc:
         assert exc.raw == data
-        try:
+        with pytest.raises(RemoteProtocolError) as meta_exc:  # every writer flags it alike
             frame_meta(data)
-        except RemoteProtocolError as meta_exc:
-            assert meta_exc.raw == data
-        # else: the header alone is well formed; frame_meta leaves the body unparsed and the
-        # version unchecked by design, so what decode refused is there (the SDK flags such a
-        # frame, the capture path journals it unflagged and its readers flag it on parsing).
+        assert meta_exc.value.raw == data
     else:
         assert frame_meta(data).kind == kind_of(envelope)
 
 
-def test_frame_meta_reads_the_header_of_a_frame_decode_refuses() -> None:
-    """Found by the property above: a corrupt body, or a version other than 1.x."""
+def test_frame_meta_refuses_a_corrupt_body_or_another_version() -> None:
+    """Found by the property above, when frame_meta read the header alone: a corrupt body, a
+    version other than 1.x. Both are flagged MALFORMED by every journal writer now."""
+    stamp: dict[str, Any] = dict(
+        session_id=1, channel=Channel.ORDER, direction=Direction.IN, wall_ns=2, mono_ns=3
+    )
     for data in (b"r\x05\x00\x00\x00\x00\x00", b"\x08\x00r\x00"):
         with pytest.raises(RemoteProtocolError):
             decode(data)
-        assert frame_meta(data).kind == "GetContracts"
+        with pytest.raises(RemoteProtocolError):
+            frame_meta(data)
+        assert to_record(data, **stamp).flags == FrameFlag.MALFORMED
 
 
 def test_envelope_without_body_is_malformed() -> None:
@@ -181,7 +183,7 @@ def test_make_envelope_checks_batches() -> None:
         make_envelope(pb.Batch(messages=[make_envelope(pb.GetContracts())]))
 
 
-def test_batch_frame_meta_does_not_need_the_inner_messages() -> None:
+def test_batch_frame_meta() -> None:
     inner = [make_envelope(pb.CancelAll(), mid=f"{i:032x}") for i in range(200)]
     data = encode(make_envelope(pb.Batch(messages=inner), mid="c" * 32, seq=3))
     assert frame_meta(data) == ("Batch", "c" * 32, 3, "", False)
