@@ -426,11 +426,12 @@ def report(results: dict[str, dict[str, float]], args: Any) -> None:
             "## Capture service (`bench/capture_proxy.py`)",
             "",
             f"{machine()}; {args.runs} interleaved run(s) per path of {args.requests:,} requests"
-            f" ({WINDOW} in flight) and {args.round_trips:,} round trips, medians; CURVE on every"
-            " hop; bot, proxy and exchange in separate processes. *Proxy cores*: CPU time of the"
-            " proxy process (all its threads, ZeroMQ's I/O thread included) per second of the"
-            " throughput runs; *µs CPU/request*: the same per request; *machine cores*: CPU time"
-            " of the whole machine (bot, exchange, proxy and anything else running) per second.",
+            f" ({WINDOW} in flight) and {args.round_trips:,} round trips (one on each path in"
+            " turn), medians; CURVE on every hop; bot, proxy and exchange in separate processes."
+            " *Proxy cores*: CPU time of the proxy process (all its threads, ZeroMQ's I/O thread"
+            " included) per second of the throughput runs; *µs CPU/request*: the same per"
+            " request; *machine cores*: CPU time of the whole machine (bot, exchange, proxy and"
+            " anything else running) per second.",
             "",
             table(
                 [
