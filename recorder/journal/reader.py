@@ -15,6 +15,7 @@ from typing import Any
 import apsw
 
 from recorder.core.frames import Channel, Direction, Frame
+from recorder.journal.schema import MID_EPOCH_BITS
 
 CHUNK = 20_000
 
@@ -61,7 +62,15 @@ class FrameFilter:
         terms: list[str] = []
         params: list[Any] = []
         if self.mid is not None:
-            terms.append("mid <> ''")  # lets SQLite use the partial mid index
+            # The mid index (revision 0004) leads with the position's epoch: seek each epoch
+            # in range. ``mid <> ''`` lets SQLite use the partial index.
+            terms.append(
+                f"mid <> '' AND (position >> {MID_EPOCH_BITS}) IN (WITH RECURSIVE epoch(k) AS"
+                f" (SELECT ? UNION ALL SELECT k + 1 FROM epoch WHERE k < coalesce(?,"
+                f" (SELECT max(position) FROM frames)) >> {MID_EPOCH_BITS}) SELECT k FROM epoch)"
+            )
+            first = (self.start or 0) >> MID_EPOCH_BITS
+            params += [first, None if self.stop is None else self.stop - 1]
         for column, op, value in (
             ("mid", "=", self.mid),
             ("kind", "=", self.kind),

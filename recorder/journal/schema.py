@@ -16,7 +16,9 @@ Tables (ARCHITECTURE.md, "Data model"):
 Indexes on ``frames`` are the look-ups users make and no more, since each costs append speed and
 a page write per commit: a request's lifecycle (``mid``, partial on ``mid <> ''``: heartbeats
 and book tops carry none; look-ups must repeat that term for SQLite to use it) and a stream in
-seq order (``session_id, channel, seq``; runs are told apart in memory).
+seq order (``session_id, channel, seq``; runs are told apart in memory). Mids are random, so
+the mid index leads with the position's epoch (``position >> 14``, revision 0004): appends
+touch only the current epoch's pages, and a look-up seeks once per epoch.
 Time windows need no index: frames are stamped as they are journaled, so ``wall_ns`` rises with
 ``position`` and a binary search over positions finds a moment (revision 0003).
 """
@@ -36,7 +38,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic revision this recorder reads and writes."""
 
 metadata = MetaData()
@@ -77,7 +79,14 @@ frames = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
 )
-Index("ix_frames_mid", frames.c.mid, sqlite_where=text("mid <> ''"))
+MID_EPOCH_BITS = 14
+"""The mid index is keyed by ``position >> MID_EPOCH_BITS`` first (revision 0004)."""
+Index(
+    "ix_frames_mid_epoch",
+    text(f"position >> {MID_EPOCH_BITS}"),
+    frames.c.mid,
+    sqlite_where=text("mid <> ''"),
+)
 Index("ix_frames_stream", frames.c.session_id, frames.c.channel, frames.c.seq)
 
 gaps = Table(

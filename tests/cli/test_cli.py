@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from recorder.cli import main
 from recorder.journal import open_journal
 from recorder.journal.migrate import upgrade
+from recorder.journal.schema import SCHEMA_REVISION
 from recorder.venues.lx.samples import sample_records
 
 
@@ -64,7 +65,7 @@ def test_db_upgrade_and_current(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["db", "current", "--journal", str(path)])
     assert "revision 0001" in result.output and "needs: recorder db upgrade" in result.output
     result = runner.invoke(main, ["db", "upgrade", "--journal", str(path)])
-    assert result.exit_code == 0 and "0001 -> 0003" in result.output
+    assert result.exit_code == 0 and f"0001 -> {SCHEMA_REVISION}" in result.output
     result = runner.invoke(main, ["db", "current", "--journal", str(path)])
     assert "up to date" in result.output
 

@@ -15,6 +15,7 @@ from recorder.core.frames import Channel, Direction, Frame, FrameFlag
 from recorder.errors import JournalAccessError
 from recorder.journal import FrameFilter, Journal, open_journal
 from recorder.journal.chain import GENESIS, row_hash
+from recorder.journal.schema import MID_EPOCH_BITS
 from recorder.journal.verify import verify
 from recorder.venues.lx.records import to_record
 from recorder.venues.lx.samples import sample_records
@@ -155,6 +156,35 @@ def test_readers_by_mid_stream_and_time(journal: Journal) -> None:
     assert journal.reader.count(FrameFilter(kind="LimitOrder")) == sum(
         r.kind == "LimitOrder" for r in records
     )
+
+
+def test_by_mid_finds_a_lifecycle_across_epochs_through_the_index(journal: Journal) -> None:
+    """The mid index leads with ``position >> MID_EPOCH_BITS`` (revision 0004): a request whose
+    replies fall in the next epoch is found whole, in order, and by index seeks, not a scan."""
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    epoch = 1 << MID_EPOCH_BITS
+    filler = sample_records(epoch - 3, session_id=sid)
+    mid = "f" * 32
+    lifecycle = [r._replace(mid=mid, kind=kind) for r, kind in zip(
+        sample_records(5, session_id=sid), ["LimitOrder", "Status", "ActionReport", "Status", "X"],
+        strict=True,
+    )]  # fmt: skip
+    journal.append(filler + lifecycle[:2])  # positions epoch - 2, epoch - 1
+    journal.append(lifecycle[2:])  # epoch, epoch + 1, epoch + 2: the next epoch
+    found = journal.by_mid(mid)
+    assert [f.position for f in found] == list(range(epoch - 2, epoch + 3))
+    assert [f.kind for f in found] == [r.kind for r in lifecycle]
+    assert [f.position for f in journal.reader.select(FrameFilter(mid=mid, start=epoch))] == [
+        epoch, epoch + 1, epoch + 2,
+    ]  # fmt: skip
+    assert [f.position for f in journal.reader.select(FrameFilter(mid=mid, stop=epoch))] == [
+        epoch - 2, epoch - 1,
+    ]  # fmt: skip
+    where, params = FrameFilter(mid=mid).where()
+    plan = journal.reader._conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT position FROM frames WHERE {where}", params
+    ).fetchall()
+    assert any("ix_frames_mid_epoch" in str(step) for step in plan), plan
 
 
 def test_follow_reads_the_tail_written_by_another_process(journal_path: Path) -> None:
