@@ -15,9 +15,11 @@ The exchange is a minimal LX/1 responder in its own process: it parses each requ
 answers one ``Status{ACK}`` under the request's mid with a continuous seq (what the capture
 service tracks). *Throughput* is requests answered per second with 500 requests in flight (two
 frames through the proxy per request); *latency* is the bot's round trip, one request at a time.
-Every path's process is started first and the runs are interleaved (run 1 of every path, then
-run 2, ...), the latency runs round trip by round trip (one on each path in turn), so slow
-phases of a shared machine fall on all paths alike; figures are medians.
+Every path's process is started first and the runs are interleaved: a throughput run is taken
+in :data:`CHUNKS` turns per path, the paths in rotation, and the latency runs round trip by
+round trip (one on each path in turn), so slow phases of a shared machine fall on all paths
+alike; figures are medians of the runs. Request mids are uuid4 hex, as the SDK's are (random
+keys are what the journal's mid index must absorb).
 
     python bench/capture_proxy.py            # 3 runs of 40k requests and 3,000 round trips
     python bench/capture_proxy.py --quick    # 1 run, 10k requests, 1,000 round trips, prints only
@@ -31,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, median, table, write_section
 
 WINDOW = 500
+CHUNKS = 8
+"""A throughput run is taken in this many turns per path, so that noise falls on all alike."""
 
 
 def _keys() -> tuple[bytes, bytes]:
@@ -200,7 +205,7 @@ def requests(n: int) -> list[bytes]:
     order = pb.LimitOrder(contract_id=1, is_ask=False, size=1, price_in_cents=5000)
     return [
         pb.Envelope(
-            mid=f"{i + 1:032x}", seq=i + 1, mversion="1.0", limit_order=order
+            mid=uuid.uuid4().hex, seq=i + 1, mversion="1.0", limit_order=order
         ).SerializeToString()
         for i in range(n)
     ]
@@ -305,15 +310,30 @@ class Measured:
         self.p99s: list[float] = []
         self.cores: list[float] = []
         self.machine: list[float] = []
+        self._run: list[float] = [0, 0.0, 0.0, 0.0]
+        """The current run's requests, seconds, proxy CPU seconds and machine CPU seconds."""
 
-    def run(self, args: Any) -> None:
+    def chunk(self, n: int) -> None:
+        """``n`` requests of the current run's throughput measure (its totals grow)."""
         cpu0, all0, t0 = cpu_seconds(self.pid), busy_cores(), time.perf_counter()
-        self.rates.append(throughput(self.sock, take(args.requests)))
+        throughput(self.sock, take(n))
         cpu1, all1, t1 = cpu_seconds(self.pid), busy_cores(), time.perf_counter()
+        self._run[0] += n
+        self._run[1] += t1 - t0
         if cpu0 is not None and cpu1 is not None:
-            self.cores.append((cpu1 - cpu0) / (t1 - t0))
+            self._run[2] += cpu1 - cpu0
         if all0 is not None and all1 is not None:
-            self.machine.append((all1 - all0) / (t1 - t0))
+            self._run[3] += all1 - all0
+
+    def end_run(self) -> None:
+        """Close the current run: its rate, proxy cores and machine cores."""
+        n, seconds, cpu, busy = self._run
+        self.rates.append(n / seconds)
+        if cpu:
+            self.cores.append(cpu / seconds)
+        if busy:
+            self.machine.append(busy / seconds)
+        self._run = [0, 0.0, 0.0, 0.0]
 
     def result(self) -> dict[str, float]:
         self.ctx.destroy(linger=0)
@@ -384,8 +404,11 @@ def main() -> None:
         for path in paths:  # warm-up: connections, CURVE, page cache
             throughput(path.sock, take(2000))
         for _ in range(args.runs):
+            for _ in range(CHUNKS):  # the paths take turns, a few thousand requests each
+                for path in paths:
+                    path.chunk(args.requests // CHUNKS)
             for path in paths:
-                path.run(args)
+                path.end_run()
             latency(paths, args.round_trips)
         results = {path.name: path.result() for path in paths}
         for proc in procs:
@@ -426,8 +449,9 @@ def report(results: dict[str, dict[str, float]], args: Any) -> None:
             "## Capture service (`bench/capture_proxy.py`)",
             "",
             f"{machine()}; {args.runs} interleaved run(s) per path of {args.requests:,} requests"
-            f" ({WINDOW} in flight) and {args.round_trips:,} round trips (one on each path in"
-            " turn), medians; CURVE on every hop; bot, proxy and exchange in separate processes."
+            f" ({WINDOW} in flight, in {CHUNKS} turns) and {args.round_trips:,} round trips (one on"
+            " each path in turn), medians; CURVE on every hop; bot, proxy and exchange in"
+            " separate processes."
             " *Proxy cores*: CPU time of the proxy process (all its threads, ZeroMQ's I/O thread"
             " included) per second of the throughput runs; *µs CPU/request*: the same per"
             " request; *machine cores*: CPU time of the whole machine (bot, exchange, proxy and"
