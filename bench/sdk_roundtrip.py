@@ -249,8 +249,8 @@ def main() -> None:
             verdict,
             "",
             "Each round trip carries two journal appends: the request before the send, the ACK"
-            " before its dispatch. `strict` commits and fsyncs each; `safe` writes each to the"
-            " journal's spool (one `write(2)`) and commits the spool to SQLite while a request's"
+            " before its dispatch. `strict` commits and fsyncs each; `safe` copies each into the"
+            " memory map of the journal's spool and commits the spool to SQLite while a request's"
             " reply is on its way (every 32 frames or 5 ms); `fast` only queues them (committed"
             " within `fast_flush_ms` by a flusher thread).",
         ]

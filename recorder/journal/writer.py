@@ -11,8 +11,8 @@ appending at once share one transaction and, in ``strict``, one fsync (group com
 
 * ``strict`` — ``synchronous=FULL``: ``append`` returns after the rows are committed and fsynced.
   Survives power loss.
-* ``safe`` (default) — ``append`` returns after the rows are written to the journal's spool with
-  one ``write(2)`` (:mod:`recorder.journal.spool`). Survives a killed process (the OS has the
+* ``safe`` (default) — ``append`` returns after the rows are copied into the memory map of the
+  journal's spool (:mod:`recorder.journal.spool`). Survives a killed process (the OS has the
   pages; the next process to open the journal merges what the spool holds beyond the SQLite
   head); a power cut may lose the last transactions. The rows reach SQLite
   (``synchronous=NORMAL`` in WAL) off the caller's path, by the flusher thread within

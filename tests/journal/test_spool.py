@@ -17,6 +17,7 @@ import pytest
 
 from recorder.journal import journal as journal_module
 from recorder.journal import open_journal, wal, writer
+from recorder.journal import spool as spool_module
 from recorder.journal.chain import _HEAD
 from recorder.journal.spool import HEADER, RECORD, spool_path
 from recorder.journal.verify import verify
@@ -134,13 +135,57 @@ def test_spooled_rows_sqlite_already_has_are_skipped(journal_path: Path) -> None
         assert verify(journal).ok
 
 
-def test_a_torn_last_record_was_never_acknowledged_and_is_dropped(journal_path: Path) -> None:
+def _record_offsets(data: bytes) -> list[int]:
+    """Where each record of a spool starts (up to the zero length that ends them)."""
+    offsets, offset = [], HEADER.size
+    while (length := RECORD.unpack_from(data, offset)[0]) != 0:
+        offsets.append(offset)
+        offset += RECORD.size + length
+    return offsets
+
+
+def test_a_batch_whose_length_never_landed_was_never_acknowledged_and_is_dropped(
+    journal_path: Path,
+) -> None:
     _die_with_spooled(journal_path, 20)
     spool = spool_path(journal_path)
-    spool.write_bytes(spool.read_bytes()[:-7])  # the last write cut short by the kill
+    data = bytearray(spool.read_bytes())
+    last = _record_offsets(bytes(data))[-1]
+    data[last : last + RECORD.size] = bytes(RECORD.size)  # killed during the copy of that batch
+    spool.write_bytes(bytes(data))
     with open_journal(journal_path) as journal:
         assert journal.head_position() == 19
         assert verify(journal).ok
+
+
+def test_the_short_tail_of_a_spool_written_with_write_is_dropped(journal_path: Path) -> None:
+    """Spools of earlier recorders were appended with write(2), not reserved: cut short, the
+    last record is a torn tail."""
+    _die_with_spooled(journal_path, 20)
+    spool = spool_path(journal_path)
+    data = spool.read_bytes()
+    last = _record_offsets(data)[-1]
+    end = last + RECORD.size + RECORD.unpack_from(data, last)[0]
+    spool.write_bytes(data[: end - 7])
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == 19
+        assert verify(journal).ok
+
+
+def test_the_spool_reserves_its_blocks_and_grows(journal_path: Path) -> None:
+    journal = open_journal(journal_path)
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    appender = journal._appender
+    assert appender is not None and appender._spool is not None
+    spool = appender._spool
+    reserved = os.stat(spool.path).st_blocks * 512
+    assert reserved >= spool_module.SPOOL_RESERVE  # allocated, not a sparse file
+    records = sample_records(4000, session_id=sid)
+    for i in range(0, 4000, 40):  # below the bulk threshold: spooled
+        journal.append(records[i : i + 40])
+    assert os.stat(spool.path).st_blocks * 512 >= spool.size
+    journal.close()
+    assert len(_payloads(journal_path)) == 4000
 
 
 def test_a_damaged_record_stops_recovery_and_the_spool_is_kept(journal_path: Path) -> None:
