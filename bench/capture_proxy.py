@@ -486,10 +486,10 @@ def report(results: dict[str, dict[str, float]], args: Any) -> None:
             f" — {verdict(a_tuned <= 80)}",
             "* each request is two frames through the proxy (request out, ACK in). In"
             f" `{args.durability}` every frame is journaled before it is forwarded, so one round"
-            " trip at a time pays two single-frame appends, one per direction (in `safe` a write"
-            " to the journal's spool; the loop commits the spool to SQLite after forwarding,"
-            " 1,024 frames or 5 ms at a time); under load one append covers every frame drained"
-            " in a wake-up, both directions."
+            " trip at a time pays two single-frame appends, one per direction (in `safe` a copy"
+            " into the memory map of the journal's spool; the loop commits the spool to SQLite"
+            " after forwarding, 1,024 frames or 5 ms at a time); under load one append covers"
+            " every frame drained in a wake-up, both directions."
             f" One single-frame `{args.durability}` append, measured on its own in the same"
             f" folder after the runs: **{append_p50:.0f} µs** p50, so two of them alone are"
             f" {2 * append_p50:.0f} µs against the 80 µs budget.",

@@ -11,7 +11,7 @@ matters is the p50 *added* by the journal in each mode, against the unjournaled 
 (``journal=None``): target ``safe`` <= 60 us. Every order costs the journal two appends on the
 round trip (the request before the send, the ACK before the dispatch).
 
-    python bench/sdk_roundtrip.py             # 5 rounds x 2,000 orders per mode, updates the doc
+    python bench/sdk_roundtrip.py             # 10 rounds x 1,000 orders per mode, updates the doc
     python bench/sdk_roundtrip.py --quick     # 2 rounds x 300 orders per mode, prints only
 """
 
@@ -212,7 +212,7 @@ def main() -> None:
     if args.serve:
         serve()
         return
-    rounds, orders = (2, 300) if args.quick else (5, 2000)
+    rounds, orders = (2, 300) if args.quick else (10, 1000)
     samples = run(rounds, orders)
     base = sorted(samples["none"])
     base_p50 = percentile(base, 0.5)
