@@ -38,7 +38,8 @@ mono_ns, run_id, seq, mid, kind, is_replay, flags, payload)`` — in position or
   (:mod:`recorder.core.positions`); ``BookTop`` and ``OpenOrdersSnapshot`` are checked against the
   projection and a disagreement becomes an anomaly with the frame's position.
 * A frame with a new ``run_id`` is a run change: books restart empty, working orders become
-  ``run_cancelled``.
+  ``run_cancelled``. So is a correction row of a new run, even while that run's first frames
+  are held behind a gap: the reconciler writes it only once it has seen the run.
 
 Nothing here raises on bad input: undecodable payloads, illegal transitions and mismatches are
 anomalies in the state. The whole state serializes to canonical JSON (:meth:`Projector.dump`),
@@ -248,6 +249,12 @@ class Projector:
         """Apply one journal row (see :data:`Row`), the next in position order."""
         self.position = row[0]
         if row[9] == CORRECTION_KIND:
+            run_id = row[6]
+            if run_id and run_id != self.run_id and run_id not in self._past_runs:
+                # The reconciler writes a correction in a run only once it has seen that run:
+                # the change came before, even if the run's first frames are still held here
+                # behind a gap (its seq 1 lost before this connection existed).
+                self._change_run(run_id)
             self._on_correction(row)
             return
         if row[11] & _MALFORMED:

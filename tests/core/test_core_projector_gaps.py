@@ -8,6 +8,7 @@ from google.protobuf.message import Message
 
 from recorder.core.orders import OrderStatus
 from recorder.core.projector import Projector
+from recorder.core.recovery import CORRECTION_KIND
 from recorder.core.state import AnomalyKind, GapStatus, View
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import encode, kind_of, make_envelope
@@ -142,6 +143,26 @@ def test_run_change_cancels_open_orders_and_closes_gaps() -> None:
     g.add(report(pb.INSERTED, 5), seq=2, mid=A)
     g.add(pb.Heartbeat(interval_ms=1000, beat=1), seq=1, run=RUN2)
     assert g.project(View.EXCHANGE).state().orders[0].status is OrderStatus.RUN_CANCELLED
+
+
+def test_a_correction_in_a_new_run_held_behind_its_first_gap_is_a_run_change() -> None:
+    """The new run's seq 1 was lost before the connection existed: its frames wait behind the
+    gap, but the reconciler's run-change corrections (seq 0, written in the new run) come
+    first; the orders are run_cancelled, not closed as if the exchange had cancelled them."""
+    for view in (View.EXCHANGE, View.KNOWN):
+        g = Feed()
+        g.add(pb.LimitOrder(contract_id=1, size=5, price_in_cents=100), direction="out", seq=1,
+              mid=A)  # fmt: skip
+        g.add(pb.Status(code=pb.ACK), seq=1, mid=A)
+        g.add(report(pb.INSERTED, 5), seq=2, mid=A)
+        g.add(pb.Status(code=pb.ACK), seq=2, mid="m" * 32, run=RUN2)  # seq 1 of RUN2 missing
+        position = len(g.rows) + 1
+        env = make_envelope(report(pb.CANCELLED, 0), seq=0, run_id=RUN2)
+        g.rows.append((position, 1, "order", "in", position, position, RUN2, 0, "",
+                       CORRECTION_KIND, 0, 0, encode(env)))  # fmt: skip
+        p = g.project(view)
+        assert p.run_id == RUN2
+        assert p.state().orders[0].status is OrderStatus.RUN_CANCELLED
 
 
 def test_open_orders_snapshot_disagreement_is_an_anomaly() -> None:
