@@ -98,6 +98,7 @@ Envelope = pb.Envelope
 _MALFORMED: Final = int(FrameFlag.MALFORMED)
 _MULTIPART: Final = int(FrameFlag.MULTIPART)
 _MARKET: Final = Channel.MARKET
+_ORDER: Final = Channel.ORDER
 _parse = Envelope.FromString
 
 
@@ -346,49 +347,42 @@ class Replayer:
                 else:
                     body = envelope.WhichOneof("body") or ""
                     seq = envelope.seq
-                    if row[2] == "market":
-                        if (
-                            body != "heartbeat"
-                            and seq == market_seq.high + 1
-                            and market_watch.available
-                            and dispatcher.market_joined
-                            and dispatcher.run_id
-                            and envelope.run_id == market_seq.run_id
-                            and (market_free or market_seq.is_next(seq, envelope.run_id))
-                        ):
-                            market_watch.last_ns = mono  # LivenessWatch.heard, available
-                            market_seq.high = seq
-                            if body == "action_report":  # Dispatcher.market, inlined
-                                mid = envelope.mid
-                                fn = handlers.processor.handle_public_report
-                                try:
-                                    fn(envelope)
-                                except Exception as exc:
-                                    handlers.failed(mid, fn, exc)
-                            elif body == "book_top":
-                                mid = envelope.mid
-                                top = handlers.processor.handle_book_top
-                                try:
-                                    top(envelope, None)
-                                except Exception as exc:
-                                    handlers.failed(mid, top, exc)
-                            else:
-                                dispatcher.market(envelope, body)
-                        else:
-                            lane.inbound(envelope, body, _MARKET, mono)
-                    elif (
-                        body != "heartbeat"
-                        and seq == order_seq.high + 1
-                        and order_watch.available
-                        and dispatcher.run_id
-                        and envelope.run_id == order_seq.run_id
-                        and (order_free or order_seq.is_next(seq, envelope.run_id))
-                    ):
-                        order_watch.last_ns = mono  # LivenessWatch.heard, available
-                        order_seq.high = seq
-                        dispatcher.order(envelope, body, mono)
+                    market = row[2] == "market"
+                    if market:
+                        seqr, watch, free = market_seq, market_watch, market_free
                     else:
-                        lane.inbound(envelope, body, Channel(row[2]), mono)
+                        seqr, watch, free = order_seq, order_watch, order_free
+                    if (
+                        body != "heartbeat"
+                        and seq == seqr.high + 1
+                        and watch.available
+                        and (dispatcher.market_joined or not market)
+                        and dispatcher.run_id
+                        and envelope.run_id == seqr.run_id
+                        and (free or seqr.is_next(seq, envelope.run_id))
+                    ):
+                        watch.last_ns = mono  # LivenessWatch.heard, available
+                        seqr.high = seq
+                        if not market:
+                            dispatcher.order(envelope, body, mono)
+                        elif body == "action_report":  # Dispatcher.market, inlined
+                            mid = envelope.mid
+                            fn = handlers.processor.handle_public_report
+                            try:
+                                fn(envelope)
+                            except Exception as exc:
+                                handlers.failed(mid, fn, exc)
+                        elif body == "book_top":
+                            mid = envelope.mid
+                            top = handlers.processor.handle_book_top
+                            try:
+                                top(envelope, None)
+                            except Exception as exc:
+                                handlers.failed(mid, top, exc)
+                        else:
+                            dispatcher.market(envelope, body)
+                    else:
+                        lane.inbound(envelope, body, _MARKET if market else _ORDER, mono)
             if soon:
                 todo = soon[:]
                 soon.clear()  # what these submit runs after the next frame, as before

@@ -18,7 +18,7 @@ from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.core.recovery import CORRECTION_KIND
 from recorder.journal import Journal
 from recorder.venues.lx import lx1_pb2 as pb
-from recorder.venues.lx.records import envelope_record, to_record
+from recorder.venues.lx.records import to_record
 
 Envelope = pb.Envelope
 
@@ -92,16 +92,10 @@ class Tap:
         if journal is None:
             return None
         wall, mono, session = time.time_ns(), time.monotonic_ns(), self.session_id
-        if envelope is None:
-            record = to_record(
-                data, session_id=session, channel=channel, direction=direction, wall_ns=wall,
-                mono_ns=mono, flags=flags,
-            )  # fmt: skip
-        else:
-            record = envelope_record(
-                data, envelope, session_id=session, channel=channel, direction=direction,
-                wall_ns=wall, mono_ns=mono, flags=flags,
-            )  # fmt: skip
+        record = to_record(
+            data, session_id=session, channel=channel, direction=direction, wall_ns=wall,
+            mono_ns=mono, flags=flags, envelope=envelope,
+        )  # fmt: skip
         self.last_position = journal.append_one(record)
         return record
 
@@ -116,10 +110,7 @@ class Tap:
         wall, mono, session = time.time_ns(), time.monotonic_ns(), self.session_id
         records = [
             to_record(data, session_id=session, channel=channel, direction=Direction.IN,
-                      wall_ns=wall, mono_ns=mono, flags=flags)
-            if envelope is None else
-            envelope_record(data, envelope, session_id=session, channel=channel,
-                            direction=Direction.IN, wall_ns=wall, mono_ns=mono, flags=flags)
+                      wall_ns=wall, mono_ns=mono, flags=flags, envelope=envelope)
             for data, flags, channel, envelope in batch
         ]  # fmt: skip
         positions = journal.append(records)

@@ -23,7 +23,7 @@ from recorder.venues.lx.codec import (
     kind_of,
     make_envelope,
 )
-from recorder.venues.lx.records import envelope_record, to_record
+from recorder.venues.lx.records import to_record
 from recorder.venues.lx.samples import sample_frames
 
 _SCALARS: dict[int, st.SearchStrategy[Any]] = {
@@ -116,18 +116,18 @@ def test_every_body_round_trips(kind: str) -> None:
         stamp: dict[str, Any] = dict(
             session_id=3, channel=Channel.ORDER, direction=Direction.IN, wall_ns=5, mono_ns=7
         )
-        assert envelope_record(data, decoded, **stamp) == to_record(data, **stamp)
+        assert to_record(data, envelope=decoded, **stamp) == to_record(data, **stamp)
 
     check()
 
 
-def test_envelope_record_is_to_record_on_a_participants_traffic() -> None:
+def test_a_records_envelope_gives_what_its_bytes_give_on_a_participants_traffic() -> None:
     for frame in sample_frames(2000):
         stamp: dict[str, Any] = dict(
             session_id=1, channel=frame.channel, direction=frame.direction, wall_ns=2, mono_ns=3
         )
         envelope = pb.Envelope.FromString(frame.payload)
-        assert envelope_record(frame.payload, envelope, **stamp) == to_record(
+        assert to_record(frame.payload, envelope=envelope, **stamp) == to_record(
             frame.payload, **stamp
         )
 

@@ -1,7 +1,8 @@
 """From LX/1 frame bytes to the core's :class:`~recorder.core.frames.FrameRecord`.
 
-The capture path's one call: :func:`to_record` reads the metadata with
-:func:`~recorder.venues.lx.codec.frame_meta` and never refuses a frame. Bytes that are not a valid
+Every journal writer's one call: :func:`to_record` reads the metadata with
+:func:`~recorder.venues.lx.codec.frame_meta` — or from the envelope, when the caller has the
+frame decoded already (the SDK) — and never refuses a frame. Bytes that are not a valid
 envelope are kept exactly as they came, flagged :attr:`FrameFlag.MALFORMED`.
 """
 
@@ -24,8 +25,20 @@ def to_record(
     wall_ns: int,
     mono_ns: int,
     flags: int = 0,
+    envelope: pb.Envelope | None = None,
 ) -> FrameRecord:
-    """A journal record for one frame; malformed bytes are flagged, never dropped."""
+    """A journal record for one frame; malformed bytes are flagged, never dropped.
+
+    ``envelope``: the frame already decoded from ``payload`` (or serialized to it), when the
+    caller has it: its metadata is read from it instead of parsing the bytes again.
+    """
+    if envelope is not None:
+        field = envelope.WhichOneof("body")
+        if field is not None and envelope.seq <= _INT64_MAX:
+            return FrameRecord(
+                session_id, channel, direction, wall_ns, mono_ns, envelope.run_id, envelope.seq,
+                envelope.mid, _FIELD_TO_KIND[field], envelope.is_replay, flags, payload,
+            )  # fmt: skip
     try:
         kind, mid, seq, run_id, is_replay = frame_meta(payload)
     except RemoteProtocolError:
@@ -41,30 +54,4 @@ def to_record(
     return FrameRecord(
         session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind, is_replay,
         flags, payload,
-    )  # fmt: skip
-
-
-def envelope_record(
-    payload: bytes,
-    envelope: pb.Envelope,
-    *,
-    session_id: int,
-    channel: Channel,
-    direction: Direction,
-    wall_ns: int,
-    mono_ns: int,
-    flags: int = 0,
-) -> FrameRecord:
-    """:func:`to_record` for a frame whose envelope is at hand (decoded from ``payload``, or
-    serialized to it): the same record, without parsing the bytes again."""
-    field = envelope.WhichOneof("body")
-    seq = envelope.seq
-    if field is None or seq > _INT64_MAX:
-        return to_record(
-            payload, session_id=session_id, channel=channel, direction=direction,
-            wall_ns=wall_ns, mono_ns=mono_ns, flags=flags,
-        )  # fmt: skip
-    return FrameRecord(
-        session_id, channel, direction, wall_ns, mono_ns, envelope.run_id, seq, envelope.mid,
-        _FIELD_TO_KIND[field], envelope.is_replay, flags, payload,
     )  # fmt: skip
