@@ -72,6 +72,12 @@ FROM_CONFIG: Final = _FromConfig()
 """``journal=FROM_CONFIG`` (the default): open ``[journal] path`` with its durability."""
 
 _BURST = 256
+IDLE_APPLY_MS = 1
+"""Frames journaled while no request was out reach the local state once the sockets have been
+quiet this long — at once when a request goes out, when :data:`IDLE_APPLY_ROWS` wait, or when
+anything reads the state. The I/O thread blocks first, so a bot thread woken by a reply's
+callback runs without waiting for the GIL behind the projection."""
+IDLE_APPLY_ROWS = 256
 
 
 class Context:
@@ -291,10 +297,19 @@ class Context:
         try:
             if self.reconciler.history:
                 self.reconciler.begin(Trigger.STARTUP)
+            reconciler = self.reconciler
             while not self._stopping:
+                timeout = self._timeout_ms()
+                backlog = reconciler.backlog
+                if backlog and (self._sent or timeout == 0 or backlog >= IDLE_APPLY_ROWS):
+                    reconciler.idle()  # e.g. a reply is a network round trip away
+                elif backlog:  # a handler just ran: the bot's threads go first
+                    timeout = IDLE_APPLY_MS if timeout is None else min(timeout, IDLE_APPLY_MS)
                 self.tap.commit_idle(replies_due=self._sent)
                 self._sent = False
-                ready = {sock for sock, _ in poller.poll(self._timeout_ms())}
+                ready = {sock for sock, _ in poller.poll(timeout)}
+                if not ready and reconciler.backlog:
+                    reconciler.idle()
                 bursts = []
                 if self._dealer in ready:
                     bursts.append((Channel.ORDER, self._receive(self._dealer)))
@@ -472,8 +487,8 @@ class Context:
         handler sees it. In ``strict`` one append (one fsync) covers both channels, so a busy
         market channel adds no commit in front of an order-channel reply; elsewhere an append
         is cheap, and each channel's burst is journaled and handled in turn, order replies
-        first. Each frame reaches the local state (the reconciler's projector) just before its
-        handler, not the whole burst first.
+        first. Each frame is queued for the local state (the reconciler's projector) before its
+        handler runs; any read of the state applies what is queued first.
         """
         if self.tap.journal is not None and self.tap.journal.durability == "strict":
             self._journal_and_handle(bursts)
@@ -491,7 +506,7 @@ class Context:
         apply = self.reconciler.apply if self.tap.enabled else None
         for channel, burst in bursts:
             for data, _, envelope, error in burst:
-                if apply is not None:  # the local state has the frame before its handler runs
+                if apply is not None:  # queued for the local state before its handler runs
                     apply(*next(journaled))
                 if error is not None or envelope is None:
                     assert error is not None

@@ -1,8 +1,12 @@
 """The reconciler: the SDK's executor of the pure recovery planner (:mod:`recorder.core.recovery`).
 
 It runs on the context's I/O thread and owns the context's *local state*: a live
-:class:`~recorder.core.projector.Projector` (exchange view) fed every frame right after it is
-journaled, so the state the bot reads (:meth:`Context.open_orders`) is the journal's.
+:class:`~recorder.core.projector.Projector` (exchange view) fed every frame the context
+journals, so the state the bot reads (:meth:`Context.open_orders`) is the journal's. A frame
+journaled is queued for the projector (:meth:`Reconciler.apply`) and applied before anything
+reads the state (:meth:`Reconciler.catch_up`: every read goes through it, from any thread) or
+when the I/O thread waits anyway — for a reply on its way, or for a quiet moment — so the
+projection stays off the path from a reply's arrival to its handler.
 
 * **Start** (crash recovery, :meth:`Reconciler.restore`): the projector is rebuilt from the
   journal (newest checkpoint + tail), the order-channel sequencer continues the journal's run
@@ -23,6 +27,7 @@ to the live projector like any frame.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -123,7 +128,11 @@ class Reconciler:
 
     def __init__(self, context: Context) -> None:
         self._ctx = context
-        self.projector = Projector(View.EXCHANGE)
+        self._projector = Projector(View.EXCHANGE)
+        self._unapplied: collections.deque[tuple[int, FrameRecord]] = collections.deque()
+        """Journaled frames the projector has not seen yet, in position order."""
+        self._watched: set[int] = set()
+        """Contracts with a public report since the last :meth:`idle` (their clocks to check)."""
         self.lock = threading.Lock()
         """Held while the projector changes (other threads read it under this lock)."""
         self.history = False
@@ -142,19 +151,40 @@ class Reconciler:
     # ------------------------------------------------------------------ the local state
 
     def apply(self, position: int, record: FrameRecord) -> None:
-        """Apply one journaled frame to the live projector (right after it is journaled)."""
-        p = self.projector
-        if (
-            record.run_id
-            and p.run_id
-            and record.run_id != p.run_id
-            and record.direction is Direction.IN
-            and not record.is_replay
-        ):
-            self._pre_change = [open_order(o) for o in p.open_orders()]
-        elif record.kind == "OpenOrdersSnapshot" and record.mid in self._correcting:
-            self._correcting[record.mid] = [open_order(o) for o in p.open_orders()]
-        with self.lock:
+        """Queue one journaled frame for the local state (applied by :meth:`catch_up`)."""
+        self._unapplied.append((position, record))
+
+    @property
+    def backlog(self) -> int:
+        """How many journaled frames wait for the projector."""
+        return len(self._unapplied)
+
+    @property
+    def projector(self) -> Projector:
+        """The live projector, caught up with every frame journaled so far."""
+        self.catch_up()
+        return self._projector
+
+    def catch_up(self) -> None:
+        """Apply the queued frames to the projector (any thread)."""
+        if self._unapplied:
+            with self.lock:
+                self._catch_up()
+
+    def _catch_up(self) -> None:
+        queue, p = self._unapplied, self._projector
+        while queue:
+            position, record = queue.popleft()
+            if (
+                record.run_id
+                and p.run_id
+                and record.run_id != p.run_id
+                and record.direction is Direction.IN
+                and not record.is_replay
+            ):
+                self._pre_change = [open_order(o) for o in p.open_orders()]
+            elif record.kind == "OpenOrdersSnapshot" and record.mid in self._correcting:
+                self._correcting[record.mid] = [open_order(o) for o in p.open_orders()]
             p.apply_row(
                 (
                     position, record.session_id, record.channel.value, record.direction.value,
@@ -163,15 +193,25 @@ class Reconciler:
                 )
             )  # fmt: skip
 
+    def idle(self) -> None:
+        """The I/O thread is about to wait (I/O thread only): catch up, then check the clocks
+        of the contracts that had public reports (:meth:`watch_clock`)."""
+        self.catch_up()
+        watched, self._watched = self._watched, set()
+        for contract_id in sorted(watched):
+            self._check_clock(contract_id)
+
     def open_orders(self) -> tuple[Order, ...]:
-        """The projected open orders (any thread)."""
+        """The projected open orders, every frame journaled so far applied (any thread)."""
         with self.lock:
-            return tuple(self.projector.open_orders())
+            self._catch_up()
+            return tuple(self._projector.open_orders())
 
     def checkpoint(self, journal: Journal) -> None:
         """Store the live projector's state as the journal's checkpoint (clean stop)."""
-        if self.projector.position and self.projector.position == journal.head_position():
-            save_checkpoint(journal, self.projector)
+        p = self.projector
+        if p.position and p.position == journal.head_position():
+            save_checkpoint(journal, p)
 
     # ------------------------------------------------------------------ crash recovery
 
@@ -182,7 +222,7 @@ class Reconciler:
         if journal is None or journal.head_position() == 0:
             return
         self.history = True
-        p = self.projector = projector_at(journal, View.EXCHANGE)
+        p = self._projector = projector_at(journal, View.EXCHANGE)
         seqr = p._order_seq  # the journal's view of the order stream (read, not changed)
         data = seqr.snapshot(lambda _: None)
         data["held"] = []
@@ -404,10 +444,14 @@ class Reconciler:
             self.resync(contract_id)
 
     def watch_clock(self, contract_id: int) -> None:
-        """A public report was applied: a clock gap on its contract (a report the market
-        channel did not bring, e.g. before this connection joined it, with no seq gap to show
-        it) is resynced with ``GetBookState`` (docs/protocol.md §7)."""
-        book = self.projector.books.get(contract_id)
+        """A public report arrived: its contract's clock is checked at the next :meth:`idle`."""
+        self._watched.add(contract_id)
+
+    def _check_clock(self, contract_id: int) -> None:
+        """A clock gap on a contract (a report the market channel did not bring, e.g. before
+        this connection joined it, with no seq gap to show it) is resynced with
+        ``GetBookState`` (docs/protocol.md §7)."""
+        book = self._projector.books.get(contract_id)
         if book is None or book.synced or contract_id in self.resyncing:
             return
         self.resync(contract_id)
@@ -420,6 +464,7 @@ class Reconciler:
             rnd.triggers.append(Trigger.AVAILABLE)
             self.reconciled.clear()
         rnd.run_changed = True
+        self.catch_up()  # the run change's frame sets what was open before it
         if self._pre_change:
             ids = tuple(o.entry_id for o in self._pre_change)
             self.record_run_change(CancelRunOrders(old, new, ids), self._pre_change)
@@ -432,6 +477,7 @@ class Reconciler:
 
     def on_snapshot(self, envelope: pb.Envelope) -> None:
         """An ``OpenOrdersSnapshot``: when it was asked for corrections, journal them."""
+        self.catch_up()  # the snapshot's frame sets the orders open before it
         before = self._correcting.pop(envelope.mid, None)
         if before is None:
             return
