@@ -107,6 +107,9 @@ class CaptureConfig:
     """More allowed bot public keys: z85 text, comma-separated."""
     capture_point: str = "capture"
     """The name of this capture point in the journal's ``sessions`` table."""
+    committer: Literal["process", "inline"] = "process"
+    """``safe``: who commits the journal's spool to SQLite — a child process (off the capture
+    loop's CPU: its throughput), or the loop itself between wake-ups."""
     replay_timeout_ms: int = 2000
     """A gap-filling request without its final reply after this long is sent again (3 tries)."""
     status_log_s: float = 10.0

@@ -110,6 +110,7 @@ def run_capture(
             fast_batch=jc.fast_batch,
             safe_commit_ms=jc.safe_commit_ms,
             busy_timeout_ms=jc.busy_timeout_ms,
+            committer=config.capture.committer,
         )
         try:
             cap = config.capture

@@ -10,10 +10,11 @@ up to :data:`~recorder.capture.intake.BURST` more; one
 :class:`~recorder.core.frames.FrameRecord` per message: :mod:`recorder.capture.intake`), append
 everything drained, both directions, to the journal in one call — in ``strict`` the append returns
 after the commit, in ``safe`` once the frames are in the journal's spool (they survive a killed
-process) — and only then forward any of it (ARCHITECTURE.md rule 1). The spool's frames are
-committed to SQLite by the loop itself after forwarding (:data:`COMMIT_ROWS` at a time, or
-:data:`COMMIT_AGE_S` after the oldest), so the commit is off the frames' round trip and no
-other thread contends for the GIL. A
+process) — and only then forward any of it (ARCHITECTURE.md rule 1). After forwarding, the loop
+hands the spool's frames on (:data:`COMMIT_ROWS` at a time, or :data:`COMMIT_AGE_S` after the
+oldest): to the journal's committer process, which commits them to SQLite on another CPU
+(``[capture] committer = "process"``, the default: :mod:`recorder.journal.committer`), or it
+commits them itself (``"inline"``); either way off the frames' round trip. A
 multi-part message is journaled as one frame flagged ``MULTIPART`` and forwarded as the same
 parts.
 
@@ -54,7 +55,8 @@ from recorder.venues.lx.records import to_record
 
 COMMIT_ROWS = 1024
 COMMIT_AGE_S = 0.005
-"""The loop commits the spool's frames (``safe``) once this many wait or the oldest has waited
+"""The loop commits (or hands to the committer process) the spool's frames (``safe``) once this
+many wait or the oldest has waited
 this long: under load a commit covers many wake-ups (its fixed cost shared), one at a time it
 runs in the gap before the reply comes back."""
 log = logging.getLogger("recorder.capture")
@@ -536,6 +538,7 @@ class CaptureService:
             bots_connected=self._bots.connected,
             market_subscribers=self._subscribers.connected,
             not_delivered=self.not_delivered,
+            committer_pid=self.journal.committer_pid,
         )
 
     def _finish(self, reason: str) -> None:

@@ -44,6 +44,8 @@ class CaptureStatus:
     market_subscribers: int
     not_delivered: int
     """Frames a bot could not take (gone, or its queue full); they are in the journal."""
+    committer_pid: int | None = None
+    """The journal's committer process (None: the capture loop commits)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The status as plain JSON-able values."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import apsw
 
@@ -23,9 +23,14 @@ from recorder import __version__
 from recorder.core.frames import Channel, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
 from recorder.journal import guard, migrate
+from recorder.journal.committer import CommitterProcess
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.spool import Spool, recover, spool_path, stale
 from recorder.journal.writer import Appender, Durability, insert_frames
+
+Committer = Literal["inline", "process"]
+COMMITTERS: tuple[Committer, ...] = ("inline", "process")
+"""Who commits a ``safe`` journal's spool: this process, or a child (``open_journal``)."""
 
 log = logging.getLogger("recorder.journal")
 
@@ -113,6 +118,11 @@ class Journal:
     def durability(self) -> Durability | None:
         """The appender's durability mode (None when read-only)."""
         return None if self._appender is None else self._appender.durability
+
+    @property
+    def committer_pid(self) -> int | None:
+        """The id of the process committing this journal's spool (None: this process)."""
+        return None if self._appender is None else self._appender.committer_pid
 
     def _writer(self) -> Appender:
         if self._appender is None:
@@ -328,8 +338,12 @@ def open_journal(
     fast_batch: int = 2000,
     busy_timeout_ms: int = 5000,
     safe_commit_ms: int = 10,
+    committer: Committer = "inline",
 ) -> Journal:
     """Open (or create at the schema head) the journal at ``path``.
+
+    ``committer="process"`` (``safe`` only): the spool is committed to SQLite by a child process
+    (:mod:`recorder.journal.committer`), off this process's CPU and GIL.
 
     Raises :class:`~recorder.errors.NotAJournalError` for a file that is not a journal,
     :class:`~recorder.errors.JournalSchemaError` for one at another schema revision, and
@@ -348,6 +362,8 @@ def open_journal(
     lock: IO[bytes] | None = None
     conn: apsw.Connection | None = None
     writer_conn: apsw.Connection | None = None
+    child: CommitterProcess | None = None
+    appender: Appender | None = None
     try:
         conn = _connect(path, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
         revision = _revision(conn, path)
@@ -359,6 +375,15 @@ def open_journal(
         writer_conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
         writer_conn.execute("PRAGMA journal_mode=WAL")
         head_position, head_hash = _merge_spool(path, writer_conn)
+        if committer == "process" and durability == "safe":
+            child = CommitterProcess(
+                path,
+                lock_fd=lock.fileno(),
+                safe_commit_ms=safe_commit_ms,
+                busy_timeout_ms=busy_timeout_ms,
+            )
+        elif committer not in COMMITTERS:
+            raise ValueError(f"committer must be one of {COMMITTERS}, not {committer!r}")
         appender = Appender(
             writer_conn,
             path=str(path),
@@ -369,9 +394,12 @@ def open_journal(
             fast_batch=fast_batch,
             spool=_open_spool(path, (head_position, head_hash)) if durability == "safe" else None,
             safe_commit_ms=safe_commit_ms,
+            committer=child,
         )
         return Journal(path, conn, appender, lock, writer_conn)
     except BaseException:
+        if child is not None and appender is None:
+            child.close()
         if writer_conn is not None:
             writer_conn.close()
         if conn is not None:

@@ -29,6 +29,10 @@ WAL checkpoints (copying committed pages from the ``-wal`` file into the databas
 the commit path by :class:`~recorder.journal.wal.WalCheckpointer`, so an append never pays for
 one (they were the p99 tail of the capture path).
 
+With a committer process (``safe`` only, :mod:`recorder.journal.committer`) a commit here only
+hands the rows to the child, which chains and commits them on another CPU; the spool is trimmed
+up to what the child acknowledged, so it always holds every row SQLite may not have yet.
+
 In the deferred modes (``fast``, and ``safe`` with its spool) an appending thread that finds
 ``fast_batch`` rows pending and no commit running commits them itself: backpressure on a
 producer faster than the flusher.
@@ -43,6 +47,7 @@ opened again with room to merge them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -58,6 +63,7 @@ import apsw
 from recorder.core.frames import FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
 from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, _sha256
+from recorder.journal.committer import CommitterProcess
 from recorder.journal.spool import RECORD, Spool
 from recorder.journal.wal import WalCheckpointer
 
@@ -134,11 +140,18 @@ class Appender:
         fast_batch: int = 2000,
         spool: Spool | None = None,
         safe_commit_ms: int = 10,
+        committer: CommitterProcess | None = None,
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
         if spool is not None and durability != "safe":
             raise ValueError(f"a spool is for durability 'safe' only, not {durability!r}")
+        if committer is not None and spool is None:
+            raise ValueError("a committer process commits a spool: durability 'safe' only")
+        self._committer = committer
+        self._handed: collections.deque[tuple[int, int]] = collections.deque()
+        """Batches handed to the committer process: their last position, and the spool's size
+        when they were taken (where the rows after them start)."""
         self._conn = conn
         self._path = path
         self.durability: Durability = durability
@@ -190,6 +203,16 @@ class Appender:
     def head_position(self) -> int:
         """The highest position assigned (committed or pending)."""
         return self._next - 1
+
+    @property
+    def head_hash(self) -> bytes:
+        """The hash of the last row committed (of the head, once nothing is pending)."""
+        return self._chained
+
+    @property
+    def committer_pid(self) -> int | None:
+        """The committer process's id (None: commits happen in this process)."""
+        return None if self._committer is None else self._committer.pid
 
     def append_one(self, record: FrameRecord) -> int:
         """:meth:`append` of one record (the SDK's common case), without building lists."""
@@ -297,6 +320,17 @@ class Appender:
 
     def flush(self) -> None:
         """Commit everything appended so far (a no-op in ``strict`` and ``safe`` mode)."""
+        if self._committer is not None:
+            with self._cond:
+                self._check_failure()
+                while self._committing and self._failure is None:
+                    self._cond.wait()
+                self._check_failure()
+                if self._committed >= self._next - 1:
+                    return
+                self._committing = True
+            self._drain(sync=True)
+            return
         with self._cond:
             self._check_failure()
             target = self._next - 1
@@ -333,21 +367,25 @@ class Appender:
 
     def settle(self) -> None:
         """Like :meth:`flush`, for readers: returns without raising once the appender stopped."""
-        if self._pending or self._committing:
+        if self._pending or self._committing or self._committed < self._next - 1:
             with contextlib.suppress(JournalError):
                 self.flush()
 
-    def _drain(self, *, report_later: bool = False) -> None:
+    def _drain(self, *, report_later: bool = False, sync: bool = False) -> None:
         """Commit pending rows until none is left; the caller holds the committer role.
+
+        With a committer process the rows are handed to it instead, and with ``sync`` this
+        returns once it has committed everything (:meth:`flush`).
 
         A failure is raised to the caller; with ``report_later`` (the flusher, or an append whose
         own rows are safe in the spool) the next ``append`` or ``flush`` raises it itself.
         """
         cond = self._cond
+        committer = self._committer
         while True:
             with cond:
                 batch = self._pending
-                if not batch:
+                if not batch and not (sync and self._committed < self._next - 1):
                     self._committing = False
                     cond.notify_all()
                     return
@@ -355,8 +393,16 @@ class Appender:
                 spool = self._spool
                 if spool is not None:
                     self._spooled_at = spool.size
+            ack = None
             try:
-                self._write(self._chain(batch))
+                if committer is None:
+                    self._write(self._chain(batch))
+                elif batch:
+                    committer.check()
+                    committer.hand([row[13] for row in batch])
+                    ack = committer.acks()
+                else:
+                    ack = committer.sync()
             except BaseException as exc:
                 error = self._translate(exc, batch)
                 with cond:
@@ -366,12 +412,36 @@ class Appender:
                     cond.notify_all()
                 raise error from exc
             with cond:
-                self._committed = batch[-1][0]
-                if spool is not None:
-                    self._trim(spool)
+                if committer is None:
+                    self._committed = batch[-1][0]
+                    if spool is not None:
+                        self._trim(spool)
+                else:
+                    if batch:
+                        self._handed.append((batch[-1][0], self._spooled_at))
+                    if ack is not None:
+                        self._acknowledged(*ack)
                 cond.notify_all()
-            if self._checkpointer.inline_due:  # still the committer: no transaction can start
+            if committer is None and self._checkpointer.inline_due:  # no transaction can start
                 self._checkpointer.inline(self._conn)
+
+    def _acknowledged(self, position: int, digest: bytes) -> None:
+        """The committer process has committed up to ``position`` (under the lock): drop those
+        rows from the spool."""
+        self._committed, self._chained = position, digest
+        handed, offset = self._handed, 0
+        while handed and handed[0][0] <= position:
+            offset = handed.popleft()[1]
+        spool = self._spool
+        assert spool is not None
+        try:
+            anchor = (position, digest)
+            if position == self._next - 1 and spool.size >= SPOOL_KEEP_BYTES:
+                spool.empty(anchor)
+            elif offset >= SPOOL_COMPACT_BYTES:
+                spool.keep_from(offset, anchor)
+        except OSError as exc:
+            log.warning("journal %s: could not trim the spool (%s); retried later", self._path, exc)
 
     def _trim(self, spool: Spool) -> None:
         """Drop the spool's committed bytes (under the lock, after a commit)."""
@@ -401,16 +471,22 @@ class Appender:
         insert_frames(self._conn, batch)
 
     def _translate(self, exc: BaseException, batch: list[Pending]) -> JournalError:
+        if batch:
+            first, last = batch[0][0], batch[-1][0]
+        else:  # a failure the committer process reported: every row it had not committed
+            first, last = self._committed + 1, self._next - 1
         where = (
-            f"positions {batch[0][0]}..{batch[-1][0]} were not written; "
+            f"positions {first}..{last} were not written; "
             f"everything up to position {self._committed} is committed and intact"
         )
         if self._spool is not None:
             where = (
-                f"positions {batch[0][0]}..{batch[-1][0]} could not be committed and stay in the "
+                f"positions {first}..{last} could not be committed and stay in the "
                 f"spool {self._spool.path} (they are merged when the journal is next opened); "
                 f"everything up to position {self._committed} is committed and intact"
             )
+        if isinstance(exc, JournalError):  # the committer process's account, and the spool's
+            return type(exc)(f"{exc}. {where}.")
         if isinstance(exc, apsw.FullError):
             return JournalFullError(
                 f"journal {self._path}: the disk is full — capture stopped. {where}. "
@@ -492,20 +568,27 @@ class Appender:
             self._tick.notify_all()
         if self._flusher is not None:
             self._flusher.join()
+        committer = self._committer
         try:
             if self._failure is None:
                 with self._cond:
                     while self._committing:
                         self._cond.wait()
-                    pending = bool(self._pending)
-                    self._committing = pending
-                if pending:
-                    self._drain()
+                    due = bool(self._pending) or self._committed < self._next - 1
+                    self._committing = due
+                if due:
+                    self._drain(sync=committer is not None)
         finally:
+            if committer is not None:
+                try:
+                    committer.close()
+                except JournalError as exc:  # a failure the appender already stopped on
+                    log.warning("journal %s: closing its committer process: %s", self._path, exc)
             self._checkpointer.close()
             if self._spool is not None:
                 # Everything spooled is committed unless a commit failed: keep it then.
-                self._spool.close(remove=self._failure is None and not self._pending)
+                done = self._failure is None and self._committed == self._next - 1
+                self._spool.close(remove=done)
 
     def _check_usable(self) -> None:
         self._check_failure()

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from capture_stack import Stack, sim_config
 
 from recorder.capture import CaptureService, Upstream
+from recorder.config import CaptureConfig
 from recorder.journal import open_journal
 from recorder.keys import KeyPair
 from recorder.sim.server import SimServer
@@ -69,7 +70,11 @@ def make_stack(
             record_frames=True,
         )
         endpoints = server.start()
-        journal = open_journal(tmp_path / f"capture-{len(stacks)}.journal", durability=durability)  # type: ignore[arg-type]
+        journal = open_journal(
+            tmp_path / f"capture-{len(stacks)}.journal",
+            durability=durability,  # type: ignore[arg-type]
+            committer=CaptureConfig().committer,  # as `recorder capture` opens it
+        )
         service = CaptureService(
             journal,
             keys=service_keys,

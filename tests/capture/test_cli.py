@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -102,6 +103,57 @@ def test_capture_command_serves_a_bot_and_stops_cleanly_on_sigterm(tmp_path: Pat
         frames = list(journal.frames())
         assert bot.sent[0] in {f.payload for f in frames}
         assert set(bot.received) <= {f.payload for f in frames}
+        assert verify(journal).ok
+
+
+def test_a_killed_capture_service_loses_no_frame_it_forwarded(tmp_path: Path) -> None:
+    """SIGKILL mid-session: the committer process finishes what it was handed, the next open
+    merges the spool, and every frame the bot sent or received is in the journal."""
+    config = write_config(tmp_path)
+    env = {**os.environ, "RECORDER_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [*RECORDER, "capture"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        printed: dict[str, str] = {}
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+            key, _, value = line.partition(" ")
+            printed[key] = value.strip()
+        participant = KeyPair.load_certificate(tmp_path / "keys" / "participant.key")
+        assert participant.private is not None
+        bot = PlainBot(
+            printed["orders"], printed["market"], server_key=printed["server"].encode(),
+            public=participant.public, secret=participant.private,
+        )  # fmt: skip
+        try:
+            for price in range(4000, 4040):
+                replies = bot.request("limit_order", limit(1, is_ask=False, size=1, price=price))
+                assert replies[0].status.code == PB.ACK
+            status = json.loads(
+                CliRunner()
+                .invoke(main, ["capture", "status", "--status", printed["status"], "--json"])
+                .output
+            )
+            committer = os.pidfd_open(status["committer_pid"])
+        finally:
+            bot.close()
+        proc.kill()
+        proc.wait()
+        select.select([committer], [], [])  # the committer, alone now, finishes and exits
+        os.close(committer)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with open_journal(tmp_path / "capture.journal", readonly=True) as journal:
+        session = journal.sessions()[-1]
+        assert not session.ended_wall_ns  # killed: the session never ended
+        payloads = {f.payload for f in journal.frames()}
+        assert set(bot.sent) <= payloads
+        assert set(bot.received) <= payloads
         assert verify(journal).ok
 
 

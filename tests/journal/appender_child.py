@@ -2,6 +2,8 @@
 
 Usage: python appender_child.py JOURNAL DURABILITY BATCH
 Prints ``position sha256(payload)`` after each append returns (i.e. when the journal promised it).
+DURABILITY ``safe+process``: ``safe`` with a committer process, whose pid is printed first
+(``committer PID``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from recorder.venues.lx.samples import sample_records
 
 def main() -> None:
     path, durability, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    journal = open_journal(path, durability=durability)  # type: ignore[arg-type]
+    durability, _, committer = durability.partition("+")
+    journal = open_journal(path, durability=durability, committer=committer or "inline")  # type: ignore[arg-type]
     sid = journal.start_session(venue="lx1", capture_point="kill-test")
     records = sample_records(20_000, session_id=sid)
     out = sys.stdout
+    if committer:
+        out.write(f"committer {journal.committer_pid}\n")
     for i in range(0, len(records), batch):
         chunk = records[i : i + batch]
         positions = journal.append(chunk)

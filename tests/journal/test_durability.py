@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -23,7 +24,10 @@ CHILD = Path(__file__).with_name("appender_child.py")
 
 
 def _run_and_kill(path: Path, durability: str, batch: int, kill_after: int) -> dict[int, str]:
-    """Start the child, read ``kill_after`` acknowledgements, SIGKILL it; return what it acked."""
+    """Start the child, read ``kill_after`` acknowledgements, SIGKILL it; return what it acked.
+
+    With a committer process (``safe+process``) only the appender is killed; this returns once
+    its committer, left alone, has finished and exited."""
     child = subprocess.Popen(
         [sys.executable, str(CHILD), str(path), durability, str(batch)],
         stdout=subprocess.PIPE,
@@ -31,15 +35,22 @@ def _run_and_kill(path: Path, durability: str, batch: int, kill_after: int) -> d
     )
     acked: dict[int, str] = {}
     assert child.stdout is not None
+    committer = None
     try:
         for line in child.stdout:
             position, digest = line.split()
+            if position == "committer":
+                committer = os.pidfd_open(int(digest))
+                continue
             acked[int(position)] = digest
             if len(acked) >= kill_after:
                 break
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
+        if committer is not None:
+            select.select([committer], [], [])  # readable once the committer has exited
+            os.close(committer)
     # Lines already in the pipe were acknowledged before the kill, too.
     rest = child.stdout.read()
     for line in rest.splitlines():
@@ -49,7 +60,7 @@ def _run_and_kill(path: Path, durability: str, batch: int, kill_after: int) -> d
     return acked
 
 
-@pytest.mark.parametrize("durability", ["safe", "strict"])
+@pytest.mark.parametrize("durability", ["safe", "strict", "safe+process"])
 def test_every_acknowledged_frame_survives_sigkill(tmp_path: Path, durability: str) -> None:
     rng = random.Random(f"kill-{durability}")
     path = tmp_path / "kill.journal"

@@ -84,12 +84,14 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mount
 
 
-@pytest.mark.parametrize("durability", ["safe", "strict"])
+@pytest.mark.parametrize("durability", ["safe", "strict", "safe+process"])
 def test_full_disk_stops_capture_loudly_and_loses_nothing_acknowledged(
     tiny_tmpfs: Path, durability: str
 ) -> None:
+    """``safe+process``: the committer process hits the full disk and says so."""
     path = tiny_tmpfs / "full.journal"
-    journal = open_journal(path, durability=durability)  # type: ignore[arg-type]
+    durability, _, committer = durability.partition("+")
+    journal = open_journal(path, durability=durability, committer=committer or "inline")  # type: ignore[arg-type]
     sid = journal.start_session(venue="lx1", capture_point="test")
     records = sample_records(40_000, session_id=sid)
     acknowledged = 0

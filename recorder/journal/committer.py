@@ -1,0 +1,285 @@
+"""The committer process of ``safe`` mode: SQLite commits on another CPU.
+
+Theory of operation
+-------------------
+In ``safe`` mode a frame is acknowledged once it is in the journal's spool (a copy into a memory
+map, :mod:`recorder.journal.spool`); the SQLite commit comes after, off the frame's path. In one
+process that commit still costs the appending thread its CPU — measured in the capture service,
+the commits were the difference between 21k and 34k requests/s — and a committer *thread* would
+not help, since ``sqlite3_step`` gives up and takes back the GIL for every row. So with
+``committer="process"`` the appender hands its spooled rows to a child process, which chains and
+commits them, and tells the appender how far it got.
+
+* **Parent** (:class:`CommitterProcess`, driven by :class:`~recorder.journal.writer.Appender`):
+  spawns a Python child running :func:`main` when the journal opens and waits for it to be
+  ready; hands over rows as one message of their canonical bytes (the bytes the spool holds);
+  trims its spool only up to the position the child has acknowledged, so the spool always holds
+  every row the child has not committed.
+* **Child** (:func:`main`): holds the journal's writer lock with the parent (the lock's file
+  description is inherited, so a writer that opens the journal after the parent died waits for
+  the child); commits what it was handed once :data:`COMMIT_ROWS` rows wait or the oldest has
+  waited ``safe_commit_ms``, at once on a flush, and answers each commit with ``C | position |
+  hash``. It chains from the SQLite head, so a row whose position does not continue the head is
+  an error, never a fork of the chain.
+* **Deaths**: a parent killed with ``kill -9`` closes the child's life pipe: the child commits
+  what it holds and exits; what it never got is in the spool, merged by the next open. A child
+  that dies (or fails: ``E | message``) stops the journal loudly at the next append; its rows
+  are in the spool too.
+
+Messages (ZeroMQ ``PAIR`` over ``ipc://`` in a private temporary folder): parent to child
+``R`` + records (``length u32 | canonical bytes`` …), ``F`` (commit now and answer), ``Q`` (commit,
+answer, exit); child to parent ``K`` (ready), ``C`` + ``position i64 | hash 32 bytes``, ``E`` +
+UTF-8 text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import zmq
+
+from recorder import errors
+from recorder.core.frames import FrameRecord
+from recorder.errors import JournalError
+from recorder.journal.spool import decode
+
+__all__ = ["COMMIT_ROWS", "CommitterProcess", "main"]
+
+COMMIT_ROWS = 1024
+"""The child commits once this many rows wait (or the oldest has waited ``safe_commit_ms``)."""
+READY_TIMEOUT_S = 60.0
+"""How long the parent waits for a new child to be ready."""
+_CHILD = "import sys; from recorder.journal.committer import main; sys.exit(main(sys.argv[1:]))"
+_ACK = struct.Struct("<q32s")
+_LEN = struct.Struct("<I")
+
+
+class CommitterProcess:
+    """The parent's handle on its committer child (one per journal opened for writing)."""
+
+    def __init__(
+        self, path: Path, *, lock_fd: int, safe_commit_ms: int, busy_timeout_ms: int
+    ) -> None:
+        self.path = path
+        self._folder = tempfile.mkdtemp(prefix="recorder-committer-")  # 0700: ours alone
+        endpoint = f"ipc://{self._folder}/c"
+        self._zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
+        sock = self._sock = self._zctx.socket(zmq.PAIR)
+        sock.linger = 0
+        sock.sndhwm = sock.rcvhwm = 0
+        sock.bind(endpoint)
+        life_r, self._life_w = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-c", _CHILD, str(path), endpoint, str(lock_fd), str(life_r),
+                    str(safe_commit_ms), str(busy_timeout_ms),
+                ],
+                pass_fds=(lock_fd, life_r),
+            )  # fmt: skip
+        except OSError as exc:
+            self._cleanup()
+            raise JournalError(
+                f"journal {path}: cannot start its committer process ({exc})"
+            ) from exc
+        finally:
+            os.close(life_r)
+        self._last: tuple[int, bytes] | None = None
+        """The last commit the child reported and nobody has taken yet."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not sock.poll(100):  # K: ready
+            code = self.process.poll()
+            if code is not None or time.monotonic() > deadline:
+                if code is None:
+                    self.process.kill()
+                    self.process.wait()
+                self._cleanup()
+                raise JournalError(
+                    f"journal {path}: its committer process did not start (exit code "
+                    f"{self.process.returncode}; its error is on stderr)"
+                )
+        sock.recv()
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self.process.pid
+
+    def hand(self, canons: Sequence[bytes]) -> None:
+        """Hand rows (their canonical bytes, in position order) to the child."""
+        parts = [b"R"]
+        pack = _LEN.pack
+        for canon in canons:
+            parts.append(pack(len(canon)))
+            parts.append(canon)
+        self._send(b"".join(parts))
+
+    def acks(self) -> tuple[int, bytes] | None:
+        """The last commit the child reported since the last call, without waiting."""
+        while self._sock.poll(0):
+            self._receive()
+        last, self._last = self._last, None
+        return last
+
+    def sync(self) -> tuple[int, bytes]:
+        """Ask the child to commit everything handed over; return its head when it has."""
+        self._send(b"F")
+        return self._wait_commit()
+
+    def close(self) -> None:
+        """Have the child commit everything handed over and exit (it is killed if it hangs)."""
+        try:
+            if self.process.poll() is None:
+                self._send(b"Q")
+                self._wait_commit()
+        finally:
+            try:
+                self.process.wait(READY_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self._cleanup()
+
+    def check(self) -> None:
+        """Raise if the child has failed (its own account first) or exited."""
+        while self._sock.poll(0):
+            self._receive()
+        code = self.process.poll()
+        if code is not None:
+            raise JournalError(
+                f"journal {self.path}: its committer process (pid {self.pid}) exited with code "
+                f"{code}"
+            )
+
+    def _send(self, message: bytes) -> None:
+        try:
+            self._sock.send(message, zmq.NOBLOCK)  # no high-water mark: only a gone child blocks
+        except zmq.Again:
+            self.process.wait(READY_TIMEOUT_S)
+            self.check()
+
+    def _wait_commit(self) -> tuple[int, bytes]:
+        while self._last is None:
+            if self._sock.poll(100):
+                self._receive()
+            else:
+                self.check()
+        last, self._last = self._last, None
+        return last
+
+    def _receive(self) -> None:
+        message = self._sock.recv()
+        kind = message[:1]
+        if kind == b"C":
+            position, digest = _ACK.unpack_from(message, 1)
+            self._last = (position, digest)
+        elif kind == b"E":
+            name, _, text = message[1:].decode(errors="replace").partition("\n")
+            kind_of = getattr(errors, name, None)
+            if not (isinstance(kind_of, type) and issubclass(kind_of, JournalError)):
+                kind_of, text = JournalError, f"journal {self.path}: {name}: {text}"
+            raise kind_of(f"{text.rstrip('. ')} (in its committer process, pid {self.pid})")
+
+    def _cleanup(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._life_w)
+        self._zctx.destroy(linger=0)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def main(argv: Sequence[str]) -> int:
+    """The child: ``path endpoint lock_fd life_fd safe_commit_ms busy_timeout_ms`` (the lock's
+    file description is only held, never used)."""
+    from recorder.journal.journal import _connect
+    from recorder.journal.reader import Reader
+    from recorder.journal.writer import Appender
+
+    path, endpoint, _lock_fd, life, commit_ms, busy_ms = argv
+    life_fd = int(life)
+    conn = _connect(Path(path), readonly=False, busy_timeout_ms=int(busy_ms))
+    conn.execute("PRAGMA journal_mode=WAL")
+    head, digest = Reader(conn).head()
+    # No spool: each append of the child is one commit.
+    appender = Appender(conn, path=path, durability="safe", head_position=head, head_hash=digest)
+    zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
+    sock = zctx.socket(zmq.PAIR)
+    sock.linger = 0
+    sock.sndhwm = sock.rcvhwm = 0
+    sock.connect(endpoint)
+    sock.send(b"K")
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    poller.register(life_fd, zmq.POLLIN)
+    wait_s = int(commit_ms) / 1000
+    held: list[FrameRecord] = []
+    since = 0.0
+
+    def commit() -> None:
+        if held:
+            appender.append(held)
+            held.clear()
+        sock.send(b"C" + _ACK.pack(appender.head_position, appender.head_hash))
+
+    try:
+        while True:
+            due_ms = (since + wait_s - time.monotonic()) * 1000
+            timeout = None if not held else max(0, math.ceil(due_ms))  # ms, rounded up
+            events = dict(poller.poll(timeout))
+            if life_fd in events:  # the parent is gone: commit what came, then stop
+                while sock.poll(0):
+                    _take(sock.recv(), held, appender.head_position)
+                if held:
+                    appender.append(held)
+                return 0
+            while sock in events and sock.poll(0):
+                message = sock.recv()
+                kind = message[:1]
+                if kind == b"R":
+                    if not held:
+                        since = time.monotonic()
+                    _take(message, held, appender.head_position)
+                elif kind == b"F":
+                    commit()
+                elif kind == b"Q":
+                    commit()
+                    return 0
+            if held and (len(held) >= COMMIT_ROWS or time.monotonic() - since >= wait_s):
+                commit()
+    except BaseException as exc:
+        with contextlib.suppress(zmq.ZMQError):
+            sock.send(b"E" + f"{type(exc).__name__}\n{exc}".encode(), zmq.NOBLOCK)
+        if not isinstance(exc, JournalError):
+            raise
+        print(f"recorder committer: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        appender.close()
+        conn.close()
+        zctx.destroy(linger=0)
+
+
+def _take(message: bytes, held: list[FrameRecord], head: int) -> None:
+    """Queue the rows of one ``R`` message after ``held``, checking they continue the chain."""
+    view, at, end = memoryview(message), 1, len(message)
+    expected = head + len(held) + 1
+    while at < end:
+        (length,) = _LEN.unpack_from(view, at)
+        at += _LEN.size
+        position, *columns = decode(bytes(view[at : at + length]))
+        at += length
+        if position < expected:
+            continue  # committed already
+        if position != expected:
+            raise JournalError(f"row {position} was handed over where row {expected} was due")
+        held.append(FrameRecord(*columns))  # type: ignore[arg-type]
+        expected += 1

@@ -1,0 +1,89 @@
+"""The committer process of ``safe`` mode (``open_journal(committer="process")``).
+
+The appender only spools; a child process chains and commits. Everything the journal promised
+without a child holds with one: reads see every frame appended, the chain verifies, a killed
+appender loses nothing it acknowledged (tests/journal/test_durability.py), a full disk stops it
+loudly (tests/journal/test_errors.py). Here: the child's own life and death.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from pathlib import Path
+
+import pytest
+
+from recorder.errors import JournalClosedError, JournalError
+from recorder.journal import open_journal
+from recorder.journal.spool import spool_path
+from recorder.journal.verify import verify
+from recorder.venues.lx.samples import sample_records
+
+
+def _wait_exit(pid: int) -> None:
+    """Return once process ``pid`` has exited (at once if it is already gone)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [])
+    finally:
+        os.close(fd)
+
+
+def test_the_committer_process_commits_every_spooled_frame(tmp_path: Path) -> None:
+    path = tmp_path / "c.journal"
+    journal = open_journal(path, committer="process")
+    pid = journal.committer_pid
+    assert pid is not None and pid != os.getpid()
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(5_000, session_id=sid)
+    for i in range(0, 3_000, 6):
+        journal.append(records[i : i + 6])
+        journal.commit_pending(64, 0.005)  # hands rows over, as an owner's idle moment does
+    for record in records[3_000:]:
+        journal.append_one(record)
+    # A read through the writing journal sees every frame appended before it.
+    assert [f.payload for f in journal.frames()] == [r.payload for r in records]
+    journal.end_session(sid, "done")
+    journal.close()
+    _wait_exit(pid)  # the child is gone once the journal is closed
+    assert not spool_path(path).exists()
+    with open_journal(path, readonly=True) as reader:
+        assert reader.head_position() == len(records)
+        report = verify(reader)
+    assert report.ok, report.breaks
+
+
+def test_a_killed_committer_stops_the_journal_loudly_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "c.journal"
+    journal = open_journal(path, committer="process")
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(2_000, session_id=sid)
+    journal.append(records[:500])
+    journal.flush()
+    pid = journal.committer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _wait_exit(pid)
+    acknowledged = journal.append(records[500:900])[-1]  # in the spool: acknowledged
+    with pytest.raises(JournalError, match=r"committer process \(pid \d+\) exited with code -9"):
+        journal.flush()
+    with pytest.raises(JournalClosedError):
+        journal.append(records[900:901])
+    journal.close()
+    assert spool_path(path).stat().st_size > 0  # kept: SQLite does not have all of it
+    with open_journal(path, committer="process") as again:  # merges the spool, then goes on
+        assert again.head_position() == acknowledged
+        assert [f.payload for f in again.frames()] == [r.payload for r in records[:900]]
+        again.append(records[900:])
+        again.flush()
+        assert verify(again).ok
+
+
+def test_an_unknown_committer_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="committer must be one of"):
+        open_journal(tmp_path / "c.journal", committer="thread")  # type: ignore[arg-type]
