@@ -126,3 +126,25 @@ def test_without_journal_nothing_is_recorded(
     assert context.tap.journal is None
     assert Commands(context).get_contracts().wait_done(WAIT)
     assert not (tmp_path / "sdk.journal").exists()
+
+
+def test_the_local_state_has_every_frame_before_anyone_reads_it(
+    make_context: Callable[..., Context],
+) -> None:
+    """Frames reach the projector lazily (off the reply's path), yet any read sees all of them:
+    a callback reading the state sees the ACK it was called for, and so does the bot's thread
+    right after ``wait_acked`` returns."""
+    context = make_context()
+    cmd = Commands(context)
+    assert cmd.get_contracts().wait_done(WAIT)
+    seen_in_callback: list[set[str]] = []
+
+    def on_reply(msg: pb.Envelope, prev: pb.Envelope | None) -> None:
+        if msg.WhichOneof("body") == "status":
+            seen_in_callback.append({o.entry_id for o in context.open_orders()})
+
+    for price in (5000, 5001, 5002):
+        order = cmd.limit_order(contract_id=1, size=1, price_in_cents=price, callback=on_reply)
+        assert order.wait_acked(WAIT)
+        assert order.mid in {o.entry_id for o in context.open_orders()}
+        assert order.mid in seen_in_callback[-1]
