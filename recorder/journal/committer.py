@@ -46,12 +46,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import apsw
 import zmq
 
 from recorder import errors
-from recorder.core.frames import FrameRecord
-from recorder.errors import JournalError
-from recorder.journal.spool import decode
+from recorder.errors import JournalError, JournalFullError
+from recorder.journal.chain import _sha256
+from recorder.journal.spool import Columns, decode
+from recorder.journal.wal import WalCheckpointer
 
 __all__ = ["COMMIT_ROWS", "CommitterProcess", "main"]
 
@@ -201,16 +203,11 @@ def main(argv: Sequence[str]) -> int:
     """The child: ``path endpoint lock_fd life_fd safe_commit_ms busy_timeout_ms`` (the lock's
     file description is only held, never used)."""
     from recorder.journal.journal import _connect
-    from recorder.journal.reader import Reader
-    from recorder.journal.writer import Appender
 
     path, endpoint, _lock_fd, life, commit_ms, busy_ms = argv
     life_fd = int(life)
     conn = _connect(Path(path), readonly=False, busy_timeout_ms=int(busy_ms))
-    conn.execute("PRAGMA journal_mode=WAL")
-    head, digest = Reader(conn).head()
-    # No spool: each append of the child is one commit.
-    appender = Appender(conn, path=path, durability="safe", head_position=head, head_hash=digest)
+    chain = _Chain(conn, path)
     zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
     sock = zctx.socket(zmq.PAIR)
     sock.linger = 0
@@ -221,38 +218,35 @@ def main(argv: Sequence[str]) -> int:
     poller.register(sock, zmq.POLLIN)
     poller.register(life_fd, zmq.POLLIN)
     wait_s = int(commit_ms) / 1000
-    held: list[FrameRecord] = []
     since = 0.0
 
     def commit() -> None:
-        if held:
-            appender.append(held)
-            held.clear()
-        sock.send(b"C" + _ACK.pack(appender.head_position, appender.head_hash))
+        chain.commit()
+        sock.send(b"C" + _ACK.pack(chain.position, chain.digest))
 
     try:
         while True:
             due_ms = (since + wait_s - time.monotonic()) * 1000
-            timeout = None if not held else max(0, math.ceil(due_ms))  # ms, rounded up
+            timeout = None if not chain.held else max(0, math.ceil(due_ms))  # ms, rounded up
             events = dict(poller.poll(timeout))
             if life_fd in events:  # the parent is gone: commit what came, then stop
                 while sock.poll(0):
-                    _take(sock.recv(), held, appender.head_position)
-                if held:
-                    appender.append(held)
+                    chain.take(sock.recv())
+                chain.commit()
                 return 0
             while sock in events and sock.poll(0):
                 message = sock.recv()
                 kind = message[:1]
                 if kind == b"R":
-                    if not held:
+                    if not chain.held:
                         since = time.monotonic()
-                    _take(message, held, appender.head_position)
+                    chain.take(message)
                 elif kind == b"F":
                     commit()
                 elif kind == b"Q":
                     commit()
                     return 0
+            held = chain.held
             if held and (len(held) >= COMMIT_ROWS or time.monotonic() - since >= wait_s):
                 commit()
     except BaseException as exc:
@@ -263,23 +257,70 @@ def main(argv: Sequence[str]) -> int:
         print(f"recorder committer: {exc}", file=sys.stderr)
         return 1
     finally:
-        appender.close()
+        chain.close()
         conn.close()
         zctx.destroy(linger=0)
 
 
-def _take(message: bytes, held: list[FrameRecord], head: int) -> None:
-    """Queue the rows of one ``R`` message after ``held``, checking they continue the chain."""
-    view, at, end = memoryview(message), 1, len(message)
-    expected = head + len(held) + 1
-    while at < end:
-        (length,) = _LEN.unpack_from(view, at)
-        at += _LEN.size
-        position, *columns = decode(bytes(view[at : at + length]))
-        at += length
-        if position < expected:
-            continue  # committed already
-        if position != expected:
-            raise JournalError(f"row {position} was handed over where row {expected} was due")
-        held.append(FrameRecord(*columns))  # type: ignore[arg-type]
-        expected += 1
+class _Chain:
+    """The child's side of the journal: rows handed over, chained and committed in order."""
+
+    def __init__(self, conn: apsw.Connection, path: str) -> None:
+        from recorder.journal.reader import Reader
+        from recorder.journal.writer import insert_frames  # (writer imports this module)
+
+        self._insert = insert_frames
+        self._conn, self._path = conn, path
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        self._checkpointer = WalCheckpointer(path, "safe")
+        conn.wal_autocheckpoint(0)
+        conn.set_wal_hook(self._checkpointer.on_commit)
+        self.position, self.digest = Reader(conn).head()
+        self.held: list[tuple[Columns, bytes]] = []
+        """Rows handed over and not committed yet: their columns and canonical bytes."""
+
+    def take(self, message: bytes) -> None:
+        """Hold the rows of one ``R`` message, checking that they continue the chain."""
+        view, at, end = memoryview(message), 1, len(message)
+        held = self.held
+        expected = self.position + len(held) + 1
+        while at < end:
+            (length,) = _LEN.unpack_from(view, at)
+            at += _LEN.size
+            canon = bytes(view[at : at + length])
+            at += length
+            columns = decode(canon)
+            if columns[0] < expected:
+                continue  # committed already
+            if columns[0] != expected:
+                raise JournalError(
+                    f"journal {self._path}: row {columns[0]} was handed over where row "
+                    f"{expected} was due"
+                )
+            held.append((columns, canon))
+            expected += 1
+
+    def commit(self) -> None:
+        """Chain the held rows (``sha256(previous hash ‖ canonical bytes)``) and commit them."""
+        if not self.held:
+            return
+        prev, rows = self.digest, []
+        for columns, canon in self.held:
+            prev = _sha256(prev + canon).digest()
+            rows.append((*columns, prev))
+        try:
+            self._insert(self._conn, rows)
+        except apsw.FullError as exc:
+            raise JournalFullError(
+                f"journal {self._path}: the disk is full ({exc}) — capture stopped"
+            ) from exc
+        except apsw.Error as exc:
+            raise JournalError(f"journal {self._path}: {exc} — capture stopped") from exc
+        self.held = []
+        self.position, self.digest = rows[-1][0], prev
+        if self._checkpointer.inline_due:
+            self._checkpointer.inline(self._conn)
+
+    def close(self) -> None:
+        self._checkpointer.close()
