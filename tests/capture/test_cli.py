@@ -52,6 +52,25 @@ status_log_s = 0.2
     return config
 
 
+def _connect_bot(proc: subprocess.Popen[str], folder: Path) -> tuple[dict[str, str], PlainBot]:
+    """Read what ``recorder capture`` prints (the endpoints, then "ready"); connect a plain bot
+    with the participant's key."""
+    assert proc.stdout is not None
+    printed: dict[str, str] = {}
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            break
+        key, _, value = line.partition(" ")
+        printed[key] = value.strip()
+    participant = KeyPair.load_certificate(folder / "keys" / "participant.key")
+    assert participant.private is not None
+    bot = PlainBot(
+        printed["orders"], printed["market"], server_key=printed["server"].encode(),
+        public=participant.public, secret=participant.private,
+    )  # fmt: skip
+    return printed, bot
+
+
 def test_capture_command_serves_a_bot_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     env = {**os.environ, "RECORDER_CONFIG": str(config)}
@@ -59,22 +78,7 @@ def test_capture_command_serves_a_bot_and_stops_cleanly_on_sigterm(tmp_path: Pat
         [*RECORDER, "capture"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     try:
-        assert proc.stdout is not None
-        printed: dict[str, str] = {}
-        for line in proc.stdout:  # the endpoints, then "ready"
-            if line.strip() == "ready":
-                break
-            key, _, value = line.partition(" ")
-            printed[key] = value.strip()
-        participant = KeyPair.load_certificate(tmp_path / "keys" / "participant.key")
-        assert participant.private is not None
-        bot = PlainBot(
-            printed["orders"],
-            printed["market"],
-            server_key=printed["server"].encode(),
-            public=participant.public,
-            secret=participant.private,
-        )
+        printed, bot = _connect_bot(proc, tmp_path)
         try:
             replies = bot.request("limit_order", limit(1, is_ask=False, size=1, price=4000))
             assert replies[0].status.code == PB.ACK
@@ -116,19 +120,7 @@ def test_a_killed_capture_service_loses_no_frame_it_forwarded(tmp_path: Path) ->
         env=env,
     )  # fmt: skip
     try:
-        assert proc.stdout is not None
-        printed: dict[str, str] = {}
-        for line in proc.stdout:
-            if line.strip() == "ready":
-                break
-            key, _, value = line.partition(" ")
-            printed[key] = value.strip()
-        participant = KeyPair.load_certificate(tmp_path / "keys" / "participant.key")
-        assert participant.private is not None
-        bot = PlainBot(
-            printed["orders"], printed["market"], server_key=printed["server"].encode(),
-            public=participant.public, secret=participant.private,
-        )  # fmt: skip
+        printed, bot = _connect_bot(proc, tmp_path)
         try:
             for price in range(4000, 4040):
                 replies = bot.request("limit_order", limit(1, is_ask=False, size=1, price=price))
