@@ -21,6 +21,8 @@ commits them, and tells the appender how far it got.
   waited ``safe_commit_ms``, at once on a flush, and answers each commit with ``C | position |
   hash``. It chains from the SQLite head, so a row whose position does not continue the head is
   an error, never a fork of the chain.
+* **Signals**: the child ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group):
+  the parent's clean stop, or the parent's death, ends it.
 * **Deaths**: a parent killed with ``kill -9`` closes the child's life pipe: the child commits
   what it holds and exits; what it never got is in the spool, merged by the next open. A child
   that dies (or fails: ``E | message``) stops the journal loudly at the next append; its rows
@@ -61,7 +63,14 @@ COMMIT_ROWS = 1024
 """The child commits once this many rows wait (or the oldest has waited ``safe_commit_ms``)."""
 READY_TIMEOUT_S = 60.0
 """How long the parent waits for a new child to be ready."""
-_CHILD = "import sys; from recorder.journal.committer import main; sys.exit(main(sys.argv[1:]))"
+_CHILD = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+    " signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " from recorder.journal.committer import main; sys.exit(main(sys.argv[1:]))"
+)
+"""The child's program. It ignores SIGINT and SIGTERM, which a terminal's Ctrl-C or a service
+manager sends to the whole process group: the parent stops it (``Q``, after its last commit), or
+its death does (the life pipe); SIGKILL still ends it."""
 _ACK = struct.Struct("<q32s")
 _LEN = struct.Struct("<I")
 

@@ -15,6 +15,7 @@ from plain_bot import PB, PlainBot, limit
 
 from recorder.cli import main
 from recorder.journal import open_journal
+from recorder.journal.spool import spool_path
 from recorder.journal.verify import verify
 from recorder.keys import KeyPair
 
@@ -147,6 +148,35 @@ def test_a_killed_capture_service_loses_no_frame_it_forwarded(tmp_path: Path) ->
         assert set(bot.sent) <= payloads
         assert set(bot.received) <= payloads
         assert verify(journal).ok
+
+
+def test_ctrl_c_on_the_process_group_stops_capture_cleanly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole group, the committer process too: the service still
+    commits everything, ends its session and leaves no spool behind."""
+    config = write_config(tmp_path)
+    env = {**os.environ, "RECORDER_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [*RECORDER, "capture"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, bot = _connect_bot(proc, tmp_path)
+        try:
+            replies = bot.request("limit_order", limit(1, is_ask=False, size=1, price=4000))
+            assert replies[0].status.code == PB.ACK
+        finally:
+            bot.close()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    journal_path = tmp_path / "capture.journal"
+    assert not spool_path(journal_path).exists(), err
+    with open_journal(journal_path, readonly=True) as journal:
+        assert journal.sessions()[-1].end_reason == "SIGINT"
+        assert set(bot.sent) | set(bot.received) <= {f.payload for f in journal.frames()}
 
 
 def test_capture_status_without_a_service_says_so(tmp_path: Path) -> None:
