@@ -75,9 +75,13 @@ def bench_raw(folder: Path, rows: list[tuple[object, ...]], autocheckpoint: bool
     return elapsed
 
 
-def bench_appender(folder: Path, records: list[FrameRecord], durability: str, batch: int) -> float:
+def bench_appender(
+    folder: Path, records: list[FrameRecord], durability: str, batch: int, committer: str = "inline"
+) -> float:
+    """Append ``records`` ``batch`` at a time, then flush (with a committer process, the time
+    includes the child's last commit)."""
     path = fresh(folder, f"{durability}-{batch}-{time.monotonic_ns()}")
-    journal = open_journal(path, durability=durability)  # type: ignore[arg-type]
+    journal = open_journal(path, durability=durability, committer=committer)  # type: ignore[arg-type]
     append = journal.append
     start = time.perf_counter()
     for i in range(0, len(records), batch):
@@ -144,6 +148,8 @@ def main() -> None:
             for mode in ("strict", "safe"):
                 rate = single_n / bench_appender(folder, records[:single_n], mode, 1)
                 results.setdefault(f"{mode} single", []).append(rate)
+            rate = single_n / bench_appender(folder, records[:single_n], "safe", 1, "process")
+            results.setdefault("safe single process", []).append(rate)
             rate = n / bench_appender(folder, records, "fast", 1)
             results.setdefault("fast single", []).append(rate)
             rate = single_n / bench_group_commit(folder, records[:single_n], 8)
@@ -158,6 +164,7 @@ def main() -> None:
         "fast batch": f"fast, append({BATCH} frames)",
         "strict single": "strict, append(1 frame), 1 thread",
         "safe single": "safe, append(1 frame), 1 thread",
+        "safe single process": "safe, append(1 frame), 1 thread, committer process",
         "fast single": "fast, append(1 frame), 1 thread",
         "strict group8": "strict, append(1 frame), 8 threads (group commit)",
     }
