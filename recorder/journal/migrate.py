@@ -14,7 +14,7 @@ from pathlib import Path
 
 from recorder.errors import JournalAccessError, JournalSchemaError, NotAJournalError
 from recorder.journal import guard
-from recorder.journal.schema import SCHEMA_REVISION
+from recorder.journal.layout import SCHEMA_REVISION
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from typing import Any
 import apsw
 
 from recorder.core.frames import Channel, Direction, Frame
-from recorder.journal.schema import MID_EPOCH_BITS
+from recorder.journal.layout import MID_EPOCH_BITS
 
 CHUNK = 20_000
 

@@ -38,8 +38,18 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_REVISION = "0004"
-"""The Alembic revision this recorder reads and writes."""
+from recorder.journal.layout import MID_EPOCH_BITS, SCHEMA_REVISION
+
+__all__ = [
+    "APPEND_ONLY_TRIGGERS",
+    "MID_EPOCH_BITS",
+    "SCHEMA_REVISION",
+    "checkpoints",
+    "frames",
+    "gaps",
+    "metadata",
+    "sessions",
+]
 
 metadata = MetaData()
 
@@ -79,8 +89,6 @@ frames = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
 )
-MID_EPOCH_BITS = 14
-"""The mid index is keyed by ``position >> MID_EPOCH_BITS`` first (revision 0004)."""
 Index(
     "ix_frames_mid_epoch",
     text(f"position >> {MID_EPOCH_BITS}"),
