@@ -24,9 +24,9 @@ commits them, and tells the appender how far it got.
 * **Signals**: the child ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group):
   the parent's clean stop, or the parent's death, ends it.
 * **Deaths**: a parent killed with ``kill -9`` closes the child's life pipe: the child commits
-  what it holds and exits; what it never got is in the spool, merged by the next open. A child
-  that dies (or fails: ``E | message``) stops the journal loudly at the next append; its rows
-  are in the spool too.
+  what it holds, removes the parent's socket folder and exits; what it never got is in the
+  spool, merged by the next open. A child that dies (or fails: ``E | message``) stops the
+  journal loudly at the next append; its rows are in the spool too.
 
 Messages (ZeroMQ ``PAIR`` over ``ipc://`` in a private temporary folder): parent to child
 ``R`` + records (``length u32 | canonical bytes`` …), ``F`` (commit now and answer), ``Q`` (commit,
@@ -242,6 +242,7 @@ def main(argv: Sequence[str]) -> int:
                 while sock.poll(0):
                     chain.take(sock.recv())
                 chain.commit()
+                shutil.rmtree(Path(endpoint.removeprefix("ipc://")).parent, ignore_errors=True)
                 return 0
             while sock in events and sock.poll(0):
                 message = sock.recv()
