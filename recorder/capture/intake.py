@@ -73,13 +73,32 @@ def record_of(
     return record
 
 
-def _rest(sock: zmq.Socket[bytes], first: bytes) -> list[bytes]:
-    """The parts of a multi-part message whose first part was ``first``."""
-    parts = [first]
-    parts.append(sock.recv())
+def joined(sock: zmq.Socket[bytes], first: zmq.Frame, parts: Parts, i: int) -> tuple[bytes, int]:
+    """A multi-part message (an LX/1 protocol error) whose first part is ``first``: its parts
+    are read and kept in ``parts[i]`` (forwarded as they came); it is journaled joined, flagged
+    ``MULTIPART``. Returns the bytes and the flags to journal."""
+    several = parts[i] = [first.bytes, sock.recv()]
     while sock.getsockopt(_RCVMORE):
-        parts.append(sock.recv())
-    return parts
+        several.append(sock.recv())
+    return b"".join(several), _MULTIPART
+
+
+def unusual(
+    router: zmq.Socket[bytes],
+    rid: bytes,
+    frame: zmq.Frame,
+    parts: Parts,
+    i: int,
+    on_new_peer: Callable[[bytes, zmq.Frame], None],
+    known: set[bytes],
+) -> tuple[bytes, int]:
+    """A bot message off the common path — from a routing id not in ``known`` (``on_new_peer``
+    is called and the id added) or in several parts (:func:`joined`): the bytes and flags to
+    journal."""
+    if rid not in known:
+        known.add(rid)
+        on_new_peer(rid, frame)
+    return joined(router, frame, parts, i) if frame.more else (frame.bytes, 0)
 
 
 def drain_router(
@@ -104,15 +123,10 @@ def drain_router(
         except zmq.Again:
             return
         frame = recv(copy=False)
-        if rid not in known:
-            known.add(rid)
-            on_new_peer(rid, frame)
-        data = frame.bytes
-        flags = 0
-        if frame.more:  # a multi-part message (an LX/1 protocol error): journaled joined
-            several = parts[i] = _rest(router, data)
-            data = b"".join(several)
-            flags = _MULTIPART
+        if frame.more or rid not in known:
+            data, flags = unusual(router, rid, frame, parts, i, on_new_peer, known)
+        else:
+            data, flags = frame.bytes, 0
         append_record(record_of(data, session_id, channel, direction, flags))
         append_rid(rid)
 
@@ -135,10 +149,5 @@ def drain(
             frame = recv(_NOBLOCK, copy=False)
         except zmq.Again:
             return
-        data = frame.bytes
-        flags = 0
-        if frame.more:
-            several = parts[i] = _rest(sock, data)
-            data = b"".join(several)
-            flags = _MULTIPART
+        data, flags = (frame.bytes, 0) if not frame.more else joined(sock, frame, parts, i)
         append_record(record_of(data, session_id, channel, direction, flags))

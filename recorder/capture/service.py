@@ -6,7 +6,9 @@ gets a byte). Upstream, the service is the participant: a DEALER and a SUB with 
 key pair. One thread (the *loop*) owns every socket and the journal's appender.
 
 The hot path, per wake-up: drain every readable traffic socket (one message each first, then
-up to :data:`~recorder.capture.intake.BURST` more; one
+up to :data:`~recorder.capture.intake.BURST` more; a wake-up with one socket readable, the
+bot's or the exchange's order socket, takes its first message through a shorter path with the
+same steps; one
 :class:`~recorder.core.frames.FrameRecord` per message: :mod:`recorder.capture.intake`), append
 everything drained, both directions, to the journal in one call — in ``strict`` the append returns
 after the commit, in ``safe`` once the frames are in the journal's spool (they survive a killed
@@ -40,7 +42,7 @@ import zmq
 import zmq.auth.thread
 from zmq.utils.monitor import recv_monitor_message
 
-from recorder.capture.intake import BURST, Parts, drain, drain_router
+from recorder.capture.intake import BURST, Parts, drain, drain_router, joined, record_of, unusual
 from recorder.capture.logs import event
 from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes, SendRequest
 from recorder.capture.routing import SERVICE, Routes
@@ -261,12 +263,20 @@ class CaptureService:
         rate_mark = 0
         poll = traffic.poll
         commit_pending = self.journal.commit_pending
+        router, dealer = self._router, self._dealer
         try:
             while self._stop_reason is None:
                 now = time.monotonic_ns()
                 events = poll(max(0, -((now - next_tick) // 1_000_000)))  # ms, rounded up
                 if events:
-                    self._traffic(dict(events))
+                    if len(events) > 1:
+                        self._traffic(dict(events))
+                    elif events[0][0] is router:  # the common wake-ups: one socket readable
+                        self._from_bot()
+                    elif events[0][0] is dealer:
+                        self._from_exchange()
+                    else:
+                        self._traffic(dict(events))
                     commit_pending(COMMIT_ROWS, COMMIT_AGE_S)  # after forwarding
                 now = time.monotonic_ns()
                 if now >= next_tick:
@@ -309,6 +319,44 @@ class CaptureService:
         market = market and _holds_more(sub)
         if up or down or market:
             self._move(up, down, market, BURST)
+
+    def _from_bot(self) -> None:
+        """A wake-up with only the bot ROUTER readable (a request at a time, the latency case):
+        its first message is journaled and forwarded in the fewest steps — the same steps as
+        :meth:`_move`'s, for one message — then anything behind it goes through :meth:`_move`."""
+        router = self._router
+        try:
+            rid = router.recv(_NOBLOCK)
+        except zmq.Again:
+            return
+        frame = router.recv(copy=False)
+        parts: Parts = {}
+        if frame.more or rid not in self._rids:
+            data, flags = unusual(router, rid, frame, parts, 0, self._new_bot, self._rids)
+        else:
+            data, flags = frame.bytes, 0
+        record = record_of(data, self.session_id, _ORDER, _OUT, flags)
+        self.journal.append_one(record)  # rule 1
+        self.to_exchange += 1
+        self._forward_up([record], [rid], parts)
+        if _holds_more(router):
+            self._move(True, False, False, BURST)
+
+    def _from_exchange(self) -> None:
+        """:meth:`_from_bot` for a wake-up with only the upstream DEALER readable (a reply)."""
+        dealer = self._dealer
+        try:
+            frame = dealer.recv(_NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        parts: Parts = {}
+        data, flags = (frame.bytes, 0) if not frame.more else joined(dealer, frame, parts, 0)
+        record = record_of(data, self.session_id, _ORDER, _IN, flags)
+        position = self.journal.append_one(record)  # rule 1
+        self.from_exchange += 1
+        self._forward_orders([record], [position], parts, 0, 1)
+        if _holds_more(dealer):
+            self._move(False, True, False, BURST)
 
     def _move(self, up: bool, down: bool, market: bool, limit: int) -> None:
         """Drain up to ``limit`` messages from the bot ROUTER (``up``), the upstream DEALER
