@@ -12,7 +12,10 @@ Six paths between a bot and an exchange, measured in the same run, CURVE on ever
   and a journal append before forwarding (same mode and committer), nothing else: the part of
   the capture's cost that journaling every frame before forwarding costs by itself;
 * **capture** — :class:`recorder.capture.CaptureService` in its own process, journal in ``safe``
-  mode (every batch committed before it is forwarded), sequencing and routing on.
+  mode (every batch in the journal's spool before it is forwarded, committed by the journal's
+  committer process, as `recorder capture` runs it), sequencing and routing on;
+* **capture, inline commits** — the same with the loop committing the spool itself
+  (``[capture] committer = "inline"``): the committer process's baseline.
 
 The exchange is a minimal LX/1 responder in its own process: it parses each request's header and
 answers one ``Status{ACK}`` under the request's mid with a continuous seq (what the capture
@@ -24,7 +27,7 @@ round trip (one on each path in turn), so slow phases of a shared machine fall o
 alike; figures are medians of the runs. Request mids are uuid4 hex, as the SDK's are (random
 keys are what the journal's mid index must absorb).
 
-    python bench/capture_proxy.py            # 3 runs of 40k requests and 3,000 round trips
+    python bench/capture_proxy.py            # 5 runs of 40k requests and 3,000 round trips
     python bench/capture_proxy.py --quick    # 1 run, 10k requests, 1,000 round trips, prints only
 """
 
