@@ -402,15 +402,15 @@ class SimServer:
         now = self._now()
         who = None if participant is None else _text(participant)
         if channel is Channel.MARKET or who is None:
+            self._log(None, Channel.MARKET, Direction.IN, data, now)  # logged, then sent
             self._pub.send(data)
-            self._log(None, Channel.MARKET, Direction.IN, data, now)
         else:
             rid = self._routes.get(who)
             if rid is None:
                 raise SimulatorError(f"participant {who} is not connected")
+            self._log(who, Channel.ORDER, Direction.IN, data, now)
             self._router.send(rid, zmq.SNDMORE)
             self._router.send(data)
-            self._log(who, Channel.ORDER, Direction.IN, data, now)
         self.faults.record(
             now.wall_ns, FaultKind.GARBAGE, who, f"sent {len(data)} garbage bytes on {channel}"
         )
@@ -577,20 +577,22 @@ class SimServer:
             self._send(transmission.delivery, self._now())
 
     def _send(self, delivery: Delivery, now: Now) -> None:
+        """Send one delivery; its frame is logged first, so whoever has received a frame finds
+        it in :meth:`frames`."""
         to = delivery.to
         if to is None:
-            self._pub.send(delivery.data)
             if self._record:
                 self._log(None, Channel.MARKET, Direction.IN, delivery.data, now)
+            self._pub.send(delivery.data)
             return
         rid = self._routes.get(to)
         if rid is None:
             return  # not connected (a bot, or gone): the message stays in its replay record
+        if self._record:
+            self._log(to, Channel.ORDER, Direction.IN, delivery.data, now)
         router = self._router
         router.send(rid, zmq.SNDMORE)
         router.send(delivery.data)
-        if self._record:
-            self._log(to, Channel.ORDER, Direction.IN, delivery.data, now)
 
 
 def _text(participant: bytes | str) -> str:
