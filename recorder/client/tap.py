@@ -113,6 +113,9 @@ class Tap:
                       wall_ns=wall, mono_ns=mono, flags=flags, envelope=envelope)
             for data, flags, channel, envelope in batch
         ]  # fmt: skip
+        if len(records) == 1:  # most wake-ups: the appender's one-frame path
+            self.last_position = position = journal.append_one(records[0])
+            return [(position, records[0])]
         positions = journal.append(records)
         self.last_position = positions[-1]
         return list(zip(positions, records, strict=True))

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -91,6 +91,10 @@ class Checkpoint:
 class Journal:
     """An open journal: an apsw reader, and an :class:`Appender` unless opened read-only."""
 
+    append_one: Callable[[FrameRecord], int]
+    """Append one frame and return its position: the appender's own method, bound when the
+    journal opens (the SDK's and the capture loop's call per frame, with no call in between)."""
+
     def __init__(
         self,
         path: Path,
@@ -104,6 +108,7 @@ class Journal:
         self._reader = Reader(conn)
         self._writer_conn = writer_conn
         self._appender = appender
+        self.append_one = self._read_only if appender is None else appender.append_one
         self._lock = lock
         self._closed = False
 
@@ -133,9 +138,8 @@ class Journal:
         """Append frames; see :class:`~recorder.journal.writer.Appender` for the guarantees."""
         return self._writer().append(records)
 
-    def append_one(self, record: FrameRecord) -> int:
-        """Append one frame and return its position."""
-        return self._writer().append_one(record)
+    def _read_only(self, record: FrameRecord) -> int:
+        return self._writer().append_one(record)  # raises: opened read-only
 
     def flush(self) -> None:
         """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""

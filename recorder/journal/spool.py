@@ -156,6 +156,22 @@ class Spool:
         m[start : start + RECORD.size] = memoryview(data)[: RECORD.size]
         self.size = end
 
+    def write_one(self, canon: bytes) -> None:
+        """:meth:`write` of one record, given its canonical bytes (its prefix is made here): no
+        concatenated copy of the record, and no call to reserve room while there is room. The
+        same order of stores as :meth:`write`: the next slot zeroed, the bytes, the prefix."""
+        start = self.size
+        body = start + RECORD.size
+        end = body + len(canon)
+        if end + RECORD.size > self._capacity:
+            self._reserve(end + RECORD.size)
+        m = self._map
+        assert m is not None
+        m[end : end + RECORD.size] = _END
+        m[body:end] = canon
+        m[start:body] = RECORD.pack(len(canon), zlib.crc32(canon))
+        self.size = end
+
     def empty(self, anchor: Anchor) -> None:
         """Drop every record (the caller knows all of them are committed, up to ``anchor``)."""
         self._map_put(HEADER.size, _END)  # first: no record is reachable any more

@@ -90,8 +90,9 @@ SPOOL_COMPACT_BYTES = 32 << 20
 
 Row = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
 """A frames row, position first and hash last."""
-Pending = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
-"""A row waiting for its commit: its canonical bytes where the hash will be."""
+Pending = tuple[int, FrameRecord, bytes]
+"""A row waiting for its commit: its position, its record and its canonical bytes (the hash
+chain's input; the row itself is built when it is committed)."""
 
 
 def insert_frames(conn: apsw.Connection, rows: list[Row]) -> None:
@@ -226,7 +227,7 @@ class Appender:
                     position = self._next
                     canon = canonical(position, record)
                     try:
-                        self._spool.write(RECORD.pack(len(canon), zlib.crc32(canon)) + canon)
+                        self._spool.write_one(canon)
                     except OSError as exc:
                         error = self._spool_error(exc, position, position)
                         self._failure = error
@@ -236,7 +237,7 @@ class Appender:
                     pending = self._pending
                     if not pending:
                         self._pending_since = time.monotonic()
-                    pending.append((position, *record, canon))
+                    pending.append((position, record, canon))
                     self._next = position + 1
                     self._quiet = False
                     if self._parked:
@@ -268,7 +269,7 @@ class Appender:
             crc = zlib.crc32
             for r in records:
                 canon = canonical(position, r)
-                batch.append((position, *r, canon))  # chained when committed (_chain)
+                batch.append((position, r, canon))  # chained when committed (_chain)
                 if spool is not None:
                     parts.append(record(len(canon), crc(canon)))
                     parts.append(canon)
@@ -399,7 +400,7 @@ class Appender:
                     self._write(self._chain(batch))
                 elif batch:
                     committer.check()
-                    committer.hand([row[13] for row in batch])
+                    committer.hand([canon for _, _, canon in batch])
                     ack = committer.acks()
                 else:
                     ack = committer.sync()
@@ -461,9 +462,9 @@ class Appender:
         the positions whichever thread commits; off ``append``'s path)."""
         prev = self._chained
         rows: list[Row] = []
-        for row in batch:
-            prev = _sha256(prev + row[13]).digest()
-            rows.append((*row[:13], prev))
+        for position, record, canon in batch:
+            prev = _sha256(prev + canon).digest()
+            rows.append((position, *record, prev))
         self._chained = prev
         return rows
 

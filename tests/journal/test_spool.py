@@ -32,16 +32,21 @@ from recorder.venues.lx.samples import sample_records
 writer.Appender._flush_loop = lambda self: None  # the flusher never commits: all in the spool
 journal = open_journal(sys.argv[1], durability="safe")
 sid = journal.start_session(venue="lx1", capture_point="spool-test")
-positions = journal.append(sample_records(int(sys.argv[2]), session_id=sid))
+records = sample_records(int(sys.argv[2]), session_id=sid)
+if sys.argv[3] == "one":  # frame by frame, as the SDK and the capture loop append
+    positions = [journal.append_one(record) for record in records]
+else:
+    positions = journal.append(records)
 print(positions[-1], flush=True)
 os._exit(0)
 """
 
 
-def _die_with_spooled(path: Path, count: int) -> int:
-    """Run a writer that spools ``count`` frames, commits none of them and exits abruptly."""
+def _die_with_spooled(path: Path, count: int, how: str = "batch") -> int:
+    """Run a writer that spools ``count`` frames (in one ``append``, or ``how="one"``: one
+    ``append_one`` each), commits none of them and exits abruptly."""
     out = subprocess.run(
-        [sys.executable, "-c", _DIE_AFTER_APPEND, str(path), str(count)],
+        [sys.executable, "-c", _DIE_AFTER_APPEND, str(path), str(count), how],
         capture_output=True,
         text=True,
         check=True,
@@ -64,6 +69,20 @@ def test_safe_append_returns_before_sqlite_has_the_rows_and_the_spool_has_them(
         assert journal.head_position() == 50
         assert verify(journal).ok
     assert not spool_path(journal_path).exists()  # a clean close leaves no spool
+
+
+def test_frames_spooled_one_at_a_time_come_back_exactly_as_appended(journal_path: Path) -> None:
+    """``append_one``'s own copy into the spool (one record, its prefix made in place), past the
+    spool's first reservation: every frame recovered, in order, byte for byte, chain intact."""
+    count = 3000  # ~200 bytes each: the spool grows past SPOOL_RESERVE several times
+    assert _die_with_spooled(journal_path, count, how="one") == count
+    assert spool_path(journal_path).stat().st_size > spool_module.SPOOL_RESERVE
+    with open_journal(journal_path) as journal:
+        assert journal.head_position() == count
+        assert verify(journal).ok
+        sid = journal.sessions()[0].id
+    expected = [r.payload for r in sample_records(count, session_id=sid)]
+    assert _payloads(journal_path) == expected
 
 
 def test_a_spool_of_another_journal_is_never_merged(tmp_path: Path) -> None:
