@@ -493,14 +493,23 @@ def main() -> None:
                 path.end_run()
             latency(paths, args.round_trips)
         results = {path.name: path.result() for path in paths}
+        per_run = {path.name: path.p50s for path in paths}
         for proc in procs:
             proc.terminate()
             proc.join(5)
         results["single append"] = {"p50": single_appends(folder, args.durability)}
-    report(results, args)
+    report(results, per_run, args)
 
 
-def report(results: dict[str, dict[str, float]], args: Any) -> None:
+def added_per_run(per_run: dict[str, list[float]], path: str, against: str) -> str:
+    """The p50 ``path`` adds over ``against`` run by run: median and range (µs)."""
+    added = sorted(a - b for a, b in zip(per_run[path], per_run[against], strict=True))
+    return f"{median(added):+.0f} µs ({added[0]:+.0f} to {added[-1]:+.0f})"
+
+
+def report(
+    results: dict[str, dict[str, float]], per_run: dict[str, list[float]], args: Any
+) -> None:
     append_p50 = results.pop("single append")["p50"]
     inline = results.get(INLINE)
     direct, simple = results["direct"], results["simple proxy"]
@@ -566,7 +575,10 @@ def report(results: dict[str, dict[str, float]], args: Any) -> None:
             f"* capture / optimised proxy throughput: **{r_tuned:.2f}** (same target)"
             f" — {verdict(r_tuned >= 0.75)}",
             f"* added p50 over the simple proxy: **{a_simple:+.0f} µs** (target ≤ 80 µs)"
-            f" — {verdict(a_simple <= 80)}",
+            f" — {verdict(a_simple <= 80)}; run by run (each run measures every path, round"
+            " trip by round trip in turn):"
+            f" {added_per_run(per_run, f'capture ({args.durability})', 'simple proxy')},"
+            " median and range",
             f"* added p50 over the optimised proxy: **{a_tuned:+.0f} µs** (same target)"
             f" — {verdict(a_tuned <= 80)}",
             "* each request is two frames through the proxy (request out, ACK in). In"
@@ -582,9 +594,10 @@ def report(results: dict[str, dict[str, float]], args: Any) -> None:
             " trip, the same work costs several times that (`bench/wakeup_cost.py`).",
             f"* the journaling floor (the simple proxy's loop plus each frame's record and"
             " journal append, nothing else) adds"
-            f" **{floor['p50'] - simple['p50']:+.0f} µs** p50 over the simple proxy, one round"
-            " trip at a time: that much of the capture service's added latency comes with"
-            " journaling every frame before forwarding it, whatever else the proxy does; the"
+            f" **{floor['p50'] - simple['p50']:+.0f} µs** p50 over the simple proxy (run by run"
+            f" {added_per_run(per_run, FLOOR, 'simple proxy')}), one round trip at a time:"
+            " that much of the capture service's added latency comes with journaling every"
+            " frame before forwarding it, whatever else the proxy does; the"
             " service's routing, sequencing and gap filling add the other"
             f" {cap['p50'] - floor['p50']:+.0f} µs. (Under load the floor keeps only"
             f" {floor['rate'] / simple['rate']:.2f} of the simple proxy's throughput: it appends"

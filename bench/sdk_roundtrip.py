@@ -95,8 +95,8 @@ def percentile(sorted_ns: list[int], q: float) -> float:
     return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1000
 
 
-def run(rounds: int, orders: int) -> dict[str, list[int]]:
-    """Every sample (ns) per mode."""
+def run(rounds: int, orders: int) -> dict[str, list[list[int]]]:
+    """Every sample (ns) per mode, round by round."""
     exchange = KeyPair.generate()
     assert exchange.private is not None
     keys = {mode: KeyPair.generate() for mode in (*MODES, RAW, RAW_SAFE)}
@@ -110,17 +110,21 @@ def run(rounds: int, orders: int) -> dict[str, list[int]]:
     child.stdin.flush()
     order_ep, market_ep = child.stdout.readline().split()
     endpoints = (order_ep, market_ep)
-    samples: dict[str, list[int]] = {mode: [] for mode in (*MODES, RAW, RAW_SAFE)}
+    samples: dict[str, list[list[int]]] = {mode: [] for mode in (*MODES, RAW, RAW_SAFE)}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for round_ in range(rounds):
                 for mode in MODES:
                     path = Path(tmp) / f"{mode}-{round_}.journal"
-                    samples[mode] += _session(mode, path, keys[mode], exchange, endpoints, orders)
-                samples[RAW] += _raw_orders(endpoints[0], keys[RAW], exchange.public, orders)
-                samples[RAW_SAFE] += _raw_orders(
+                    samples[mode].append(
+                        _session(mode, path, keys[mode], exchange, endpoints, orders)
+                    )
+                samples[RAW].append(_raw_orders(endpoints[0], keys[RAW], exchange.public, orders))
+                samples[RAW_SAFE].append(
+                    _raw_orders(
                     endpoints[0], keys[RAW_SAFE], exchange.public, orders,
-                    Path(tmp) / f"raw-{round_}.journal",
+                        Path(tmp) / f"raw-{round_}.journal",
+                    )
                 )  # fmt: skip
     finally:
         child.stdin.close()
@@ -253,33 +257,44 @@ def main() -> None:
         serve()
         return
     rounds, orders = (2, 300) if args.quick else (10, 1000)
-    samples = run(rounds, orders)
-    base = sorted(samples["none"])
+    per_round = run(rounds, orders)
+    samples = {mode: sorted(ns for one in runs for ns in one) for mode, runs in per_round.items()}
+    base = samples["none"]
     base_p50 = percentile(base, 0.5)
-    raw = sorted(samples[RAW])
-    raw_safe = sorted(samples[RAW_SAFE])
+    raw, raw_safe = samples[RAW], samples[RAW_SAFE]
     raw_p50, floor_p50 = percentile(raw, 0.5), percentile(raw_safe, 0.5)
+
+    def spread(mode: str, against: str) -> str:
+        """The p50 ``mode`` adds over ``against`` round by round: median and range."""
+        added = sorted(
+            percentile(sorted(a), 0.5) - percentile(sorted(b), 0.5)
+            for a, b in zip(per_round[mode], per_round[against], strict=True)
+        )
+        return f"{median(added):+.0f} ({added[0]:+.0f} to {added[-1]:+.0f})"
+
     rows: list[tuple[str, ...]] = [
         ("bare pyzmq DEALER, no SDK (reference)", f"{raw_p50:.0f}",
-         f"{percentile(raw, 0.99):.0f}", "-", f"{raw_p50 / base_p50:.2f}"),
+         f"{percentile(raw, 0.99):.0f}", "-", "-", f"{raw_p50 / base_p50:.2f}"),
         ("bare pyzmq DEALER journaling its frames (safe), no SDK", f"{floor_p50:.0f}",
          f"{percentile(raw_safe, 0.99):.0f}", f"{floor_p50 - raw_p50:+.0f} over bare",
-         f"{floor_p50 / base_p50:.2f}"),
+         spread(RAW_SAFE, RAW), f"{floor_p50 / base_p50:.2f}"),
     ]  # fmt: skip
     verdict = ""
     for mode in MODES:
-        s = sorted(samples[mode])
+        s = samples[mode]
         p50, p99 = percentile(s, 0.5), percentile(s, 0.99)
         added = p50 - base_p50
         rows.append(
             (mode if mode != "none" else "no journal (baseline)", f"{p50:.0f}", f"{p99:.0f}",
-             "-" if mode == "none" else f"{added:+.0f}", f"{p50 / base_p50:.2f}")
+             "-" if mode == "none" else f"{added:+.0f}",
+             "-" if mode == "none" else spread(mode, "none"), f"{p50 / base_p50:.2f}")
         )  # fmt: skip
         if mode == "safe":
             ok = added <= TARGET_US
             verdict = (
                 f"`safe` adds {added:.0f} us at p50 (target <= {TARGET_US:.0f} us: "
-                f"{'met' if ok else 'NOT met'}), ratio {p50 / base_p50:.2f}."
+                f"{'met' if ok else 'NOT met'}), ratio {p50 / base_p50:.2f}; round by round it"
+                f" added {spread('safe', 'none')} us."
             )
     body = "\n".join(
         [
@@ -287,9 +302,15 @@ def main() -> None:
             "",
             f"{machine()}; simulator in a child process over loopback with CURVE; "
             f"{rounds} interleaved rounds x {orders} IOC orders per mode "
-            f"({len(base)} samples each); microseconds.",
+            f"({len(base)} samples each); microseconds. *Added at p50*: the p50 of all of a"
+            " mode's samples against the baseline's; *per round*: the same taken round by round"
+            " (each round runs every mode once, back to back), its median and its range, which"
+            " show how far the machine's noise moves one round's figure.",
             "",
-            table(["journal", "p50", "p99", "added at p50", "p50 ratio"], rows),
+            table(
+                ["journal", "p50", "p99", "added at p50", "per round: median (range)", "p50 ratio"],
+                rows,
+            ),
             "",
             verdict,
             "",
@@ -308,7 +329,6 @@ def main() -> None:
         ]
     )
     print(body)
-    print(f"\nmedian p50 per mode: { {m: median(samples[m]) / 1000 for m in MODES} }")
     if not args.quick:
         write_section("sdk_roundtrip", body)
 
