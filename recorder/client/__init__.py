@@ -17,10 +17,12 @@
     context.stop(); context.join(3)
 
 Every frame the context sends or receives is journaled first (ARCHITECTURE.md rule 1), in the
-journal of ``[journal]`` in config.toml unless ``journal=`` says otherwise.
+journal of ``[journal]`` in config.toml unless ``journal=`` says otherwise. For asyncio code,
+:class:`~recorder.client.aio.AsyncContext` runs the same context with awaitable requests.
 """
 
-from recorder.client.commands import GTC, IOC, Commands, new_mid
+from recorder.client.aio import AsyncCommands, AsyncContext, AsyncItem
+from recorder.client.commands import GTC, IOC, Commands, Requests, new_mid
 from recorder.client.context import FROM_CONFIG, Context
 from recorder.client.processor import MessageProcessor
 from recorder.client.store import Callback, IDStoreItem, ItemState, MessageIDStore
@@ -31,6 +33,9 @@ __all__ = [
     "FROM_CONFIG",
     "GTC",
     "IOC",
+    "AsyncCommands",
+    "AsyncContext",
+    "AsyncItem",
     "Callback",
     "Commands",
     "Context",
@@ -41,5 +46,6 @@ __all__ = [
     "MessageIDStore",
     "MessageProcessor",
     "MidState",
+    "Requests",
     "new_mid",
 ]

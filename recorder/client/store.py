@@ -68,6 +68,7 @@ class IDStoreItem:
         "_done",
         "_lock",
         "_on_callback_set",
+        "_on_wake",
         "_prevs",
         "_waiters",
         "ack",
@@ -107,6 +108,7 @@ class IDStoreItem:
         self._lock = threading.Lock()
         self._callback = callback
         self._on_callback_set: Callable[[IDStoreItem], None] | None = None
+        self._on_wake: Callable[[IDStoreItem], None] | None = None
         self._prevs: list[Envelope | None] = []
         self._delivered = 0
         self._acked = False
@@ -153,6 +155,15 @@ class IDStoreItem:
                 self._waiters = threading.Condition(self._lock)
             return self._waiters.wait_for(ready, timeout)
 
+    def watch(self, fn: Callable[[IDStoreItem], None] | None) -> None:
+        """Have ``fn(item)`` called, on the I/O thread, whenever the item's waiters are woken
+        (it was ACKed, or it finished: after the handlers of the message that did it, and also
+        when it finished without a reply, e.g. released by a run change). For an event loop
+        that cannot block in :meth:`wait_done` (:mod:`recorder.client.aio`). It must not raise
+        or block. None stops it."""
+        with self._lock:
+            self._on_wake = fn
+
     def _wake(self, done: bool) -> None:
         """Mark the item ACKed (and finished when ``done``) and wake its waiters."""
         with self._lock:
@@ -160,6 +171,9 @@ class IDStoreItem:
             self._done = self._done or done
             if self._waiters is not None:
                 self._waiters.notify_all()
+            hook = self._on_wake
+        if hook is not None:
+            hook(self)
 
     def __repr__(self) -> str:
         return f"IDStoreItem({self.kind} {self.mid} {self.state.value})"
