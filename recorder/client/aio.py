@@ -27,6 +27,7 @@ thread dies), every unfinished item is closed: its iteration raises
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -237,7 +238,7 @@ class AsyncContext:
             market_endpoint=market_endpoint, journal=journal, config=config,
         )  # fmt: skip
         self._commands: AsyncCommands | None = None
-        self._ended: asyncio.Task[None] | None = None
+        self._ended: asyncio.Event | None = None
 
     @property
     def commands(self) -> AsyncCommands:
@@ -256,25 +257,29 @@ class AsyncContext:
         return self.context.open_orders()
 
     async def start(self, *, reconcile_timeout: float | None = 30.0) -> None:
-        """Connect and start the I/O thread (in a worker thread: a restart's reconciliation
-        may take a while), then watch for its end, which closes the unfinished items."""
+        """Connect and start the I/O thread (from a worker thread: a restart's reconciliation
+        may take a while). When the I/O thread ends, the unfinished items are closed."""
         loop = asyncio.get_running_loop()
-        self._commands = AsyncCommands(self.context, loop)
-        await asyncio.to_thread(self.context.start, reconcile_timeout=reconcile_timeout)
-        self._ended = asyncio.create_task(self._watch())
+        commands = self._commands = AsyncCommands(self.context, loop)
+        ended = self._ended = asyncio.Event()
 
-    async def _watch(self) -> None:
-        await asyncio.to_thread(self.context.join)
-        if self._commands is not None:
-            self._commands.close_all()
+        def on_stop() -> None:  # on the I/O thread, as it ends
+            def closed() -> None:
+                commands.close_all()
+                ended.set()
+
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(closed)
+
+        self.context.on_stop(on_stop)
+        await asyncio.to_thread(self.context.start, reconcile_timeout=reconcile_timeout)
 
     async def stop(self) -> None:
         """Stop the context and wait for its I/O thread to end (journal session closed)."""
         self.context.stop()
-        if self._ended is not None:
-            await self._ended
-        else:
-            await asyncio.to_thread(self.context.join)
+        if self._ended is not None and self.context.is_alive():
+            await self._ended.wait()
+        self.context.join()  # ended, or ending: its stop callbacks ran
 
     async def __aenter__(self) -> AsyncContext:
         await self.start()

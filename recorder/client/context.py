@@ -151,6 +151,7 @@ class Context:
         self._out_seq = 0
         self._sent = False
         """Requests went out since the last commit: a reply takes a round trip, commit now."""
+        self._on_stop: list[Callable[[], object]] = []
 
     @property
     def processor(self) -> MessageProcessor:
@@ -249,6 +250,12 @@ class Context:
         """True while the I/O thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    def on_stop(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` on the I/O thread as it ends (stopped, or stopped by a fatal error:
+        :attr:`error`), after the journal session is closed; an exception it raises is
+        logged. For owners that cannot wait in :meth:`join` (:mod:`recorder.client.aio`)."""
+        self._on_stop.append(fn)
+
     def __enter__(self) -> Context:
         self.start()
         return self
@@ -328,6 +335,11 @@ class Context:
         finally:
             self._running = False
             self._shutdown()
+            for fn in self._on_stop:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("a stop callback raised")
 
     def _shutdown(self) -> None:
         try:

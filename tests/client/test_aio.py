@@ -173,6 +173,27 @@ def test_stopping_the_context_closes_what_is_still_in_flight(
     assert result["state"] is ItemState.ACKED  # resting: in flight when the context stopped
 
 
+def test_an_io_thread_that_ends_by_itself_closes_what_is_in_flight(
+    server: SimServer, client_keys: KeyPair, tmp_path: Path
+) -> None:
+    """The items learn of the I/O thread's end from the thread itself (as after a fatal error),
+    not only from AsyncContext.stop()."""
+    result: dict[str, Any] = {}
+
+    async def body(context: AsyncContext) -> None:
+        order = context.commands.limit_order(contract_id=1, size=1, price_in_cents=100)
+        assert await order.acked()
+        context.context.stop()  # the thread ends; nobody awaits AsyncContext.stop()
+        with pytest.raises(ClientClosedError):
+            async for _ in order:
+                pass
+        with read_journal(tmp_path / "sdk.journal") as journal:  # closed by then
+            result["end"] = journal.sessions()[-1].end_reason
+
+    _run(server, client_keys, tmp_path, body)
+    assert result["end"] == "stopped"  # the items are closed after the session ended
+
+
 def test_a_callback_given_is_called_too(
     server: SimServer, client_keys: KeyPair, tmp_path: Path
 ) -> None:
