@@ -30,6 +30,8 @@ from recorder.journal.chain import GENESIS, row_hash
 from recorder.journal.writer import INSERT_FRAME
 from recorder.venues.lx.samples import sample_records
 
+TARGET = 0.70
+"""Issue 2: ``safe`` and ``fast`` append at least this share of the raw rate."""
 BATCH = 1000
 
 
@@ -154,7 +156,10 @@ def main() -> None:
             results.setdefault("fast single", []).append(rate)
             rate = single_n / bench_group_commit(folder, records[:single_n], 8)
             results.setdefault("strict group8", []).append(rate)
-    raw = max(median(results["raw"]), median(results["raw deferred"]))  # the stricter baseline
+    raw = median(results["raw"])
+    """The issue's baseline: raw apsw executemany of the identical rows, SQLite's defaults."""
+    deferred = median(results["raw deferred"])
+    """The stricter one: the same with the WAL checkpoints left out of the timed loop."""
     mean_size = mb * 1e6 / n
     labels = {
         "raw": f"raw apsw executemany, {BATCH}/txn",
@@ -172,20 +177,34 @@ def main() -> None:
     for key, label in labels.items():
         rate = median(results[key])
         out_rows.append(
-            [label, f"{rate:,.0f}", f"{rate * mean_size / 1e6:,.1f}", f"{rate / raw:.2f}"]
-        )
-    report = table(["mode", "frames/s", "MB/s", "x raw"], out_rows)
+            [label, f"{rate:,.0f}", f"{rate * mean_size / 1e6:,.1f}", f"{rate / raw:.2f}",
+             f"{rate / deferred:.2f}"]
+        )  # fmt: skip
+    report = table(["mode", "frames/s", "MB/s", "x raw", "x raw, checkpoints deferred"], out_rows)
+
+    def verdict(key: str) -> str:
+        rate = median(results[key])
+        met = "met" if rate / raw >= TARGET else "NOT met"
+        return f"{rate / raw:.2f} x raw ({met}), {rate / deferred:.2f} x the stricter baseline"
+
+    verdicts = (
+        f"Target (issue 2): `safe` and `fast` >= {TARGET:.2f} x raw. `safe`, batches of {BATCH}:"
+        f" {verdict('safe batch')}; `fast`: {verdict('fast batch')}."
+    )
     print(report)
+    print(verdicts)
     if not args.quick:
         body = (
             "## Journal append (`bench/journal_append.py`)\n\n"
             f"{n:,} realistic LX/1 frames (mean {mean_size:.0f} B, synthetic participant mix), "
-            f"median of {args.repeat} runs; {machine()}. Target: `safe` and `fast` ≥ 0.70 x raw.\n"
-            "Two baselines insert the identical rows (same hashes, schema, indexes and triggers):"
-            " with SQLite's automatic WAL checkpoints, and with them left out of the timed loop"
-            " (the appender runs them in a background thread). x raw is against the faster"
-            " of the two.\n"
-            f"Single-frame rows use {single_n:,} frames.\n\n" + report
+            f"median of {args.repeat} runs; {machine()}.\n"
+            "Two baselines insert the identical rows (same hashes, schema, indexes and triggers)"
+            " with apsw `executemany`: *raw*, with SQLite's defaults (its automatic WAL"
+            " checkpoints run inside the commits), the baseline the target names; and the"
+            " stricter *checkpoints deferred*, with no checkpoint in the timed loop at all (the"
+            " appender runs its checkpoints in a background thread, inside the timed loop; the"
+            " deferred baseline leaves a WAL of the whole run behind).\n"
+            f"Single-frame rows use {single_n:,} frames.\n\n" + report + "\n\n" + verdicts
         )
         write_section("journal_append", body)
 
