@@ -2,7 +2,8 @@
 
 ::
 
-    async with AsyncContext(endpoint, keys.private, keys.public, server_public, MyProcessor) as ctx:
+    context = Context(endpoint, keys.private, keys.public, server_public, MyProcessor)
+    async with AsyncContext(context) as ctx:
         order = ctx.commands.limit_order(contract_id=1, size=1, price_in_cents=5000)
         await order.acked()
         async for msg in order:  # every reply with the order's mid, until it finishes
@@ -30,19 +31,15 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 from google.protobuf.message import Message
 
 from recorder.client.commands import Requests, new_mid
-from recorder.client.context import FROM_CONFIG, Context, _FromConfig
-from recorder.client.processor import MessageProcessor
+from recorder.client.context import Context
 from recorder.client.store import Callback, IDStoreItem, ItemState
-from recorder.config import Config
 from recorder.core.mids import FinishReason
 from recorder.core.orders import Order
 from recorder.errors import ClientClosedError
-from recorder.journal import Journal
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import make_envelope
 
@@ -216,27 +213,14 @@ class AsyncCommands(Requests[AsyncItem]):
 
 
 class AsyncContext:
-    """A :class:`~recorder.client.context.Context` for asyncio code: the same arguments,
-    ``await start()`` / ``await stop()`` (or ``async with``), and :attr:`commands` returning
-    :class:`AsyncItem` awaitables. The processor's handlers run on the context's I/O thread, as
-    with :class:`Context`; use :attr:`context` for everything else it offers."""
+    """A :class:`~recorder.client.context.Context` for asyncio code: ``AsyncContext(Context(...))``
+    (not started yet), then ``await start()`` / ``await stop()`` (or ``async with``), and
+    :attr:`commands` returning :class:`AsyncItem` awaitables. The processor's handlers run on the
+    context's I/O thread, as without asyncio; :attr:`context` offers everything else."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        client_private: bytes,
-        client_public: bytes,
-        server_public: bytes,
-        processor_cls: type[MessageProcessor] | MessageProcessor,
-        *,
-        market_endpoint: str | None = None,
-        journal: Journal | Path | str | _FromConfig | None = FROM_CONFIG,
-        config: Config | None = None,
-    ) -> None:
-        self.context = Context(
-            endpoint, client_private, client_public, server_public, processor_cls,
-            market_endpoint=market_endpoint, journal=journal, config=config,
-        )  # fmt: skip
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        """The context (its :meth:`~recorder.client.context.Context.start` is :meth:`start`'s)."""
         self._commands: AsyncCommands | None = None
         self._ended: asyncio.Event | None = None
 

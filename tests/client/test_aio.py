@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sdk_helpers import WAIT, Recording, client_config, read_journal
 
-from recorder.client import IOC, AsyncContext, FinishReason, ItemState
+from recorder.client import IOC, AsyncContext, Context, FinishReason, ItemState
 from recorder.errors import ClientClosedError
 from recorder.keys import KeyPair
 from recorder.sim.server import SimServer
@@ -29,8 +29,10 @@ def _run(server: SimServer, keys: KeyPair, tmp_path: Path, body: Body, **client:
 
     async def main() -> None:
         context = AsyncContext(
-            server.endpoints.order, keys.private, keys.public, server.public_key, processor,
-            market_endpoint=server.endpoints.market, config=client_config(tmp_path, **client),
+            Context(
+                server.endpoints.order, keys.private, keys.public, server.public_key, processor,
+                market_endpoint=server.endpoints.market, config=client_config(tmp_path, **client),
+            )
         )  # fmt: skip
         async with context:
             await asyncio.wait_for(body(context), WAIT)
@@ -219,8 +221,10 @@ def test_commands_before_start_say_what_to_do(tmp_path: Path) -> None:
     keys = KeyPair.generate()
     assert keys.private is not None
     context = AsyncContext(
-        "tcp://127.0.0.1:1", keys.private, keys.public, keys.public, Recording(),
-        market_endpoint="tcp://127.0.0.1:2", config=client_config(tmp_path),
+        Context(
+            "tcp://127.0.0.1:1", keys.private, keys.public, keys.public, Recording(),
+            market_endpoint="tcp://127.0.0.1:2", config=client_config(tmp_path),
+        )
     )  # fmt: skip
     with pytest.raises(ClientClosedError, match="start the AsyncContext first"):
         context.commands.get_contracts()
