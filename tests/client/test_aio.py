@@ -217,6 +217,28 @@ def test_a_callback_given_is_called_too(
     assert threading.get_ident() not in io_threads  # on the I/O thread, not the loop's
 
 
+def test_a_restart_on_the_journal_knows_what_is_open_before_start_returns(
+    server: SimServer, client_keys: KeyPair, tmp_path: Path
+) -> None:
+    """Crash recovery with asyncio: a second AsyncContext on the first one's journal has the
+    resting order in its state once ``await start()`` returns (rebuilt, then reconciled)."""
+    mids: list[str] = []
+    restored: dict[str, Any] = {}
+
+    async def place(context: AsyncContext) -> None:
+        order = context.commands.limit_order(contract_id=2, size=3, price_in_cents=4200)
+        assert await order.acked()
+        mids.append(order.mid)
+
+    async def restart(context: AsyncContext) -> None:
+        restored["open"] = {o.entry_id: o.open_size for o in context.open_orders()}
+        restored["reconciled"] = context.context.reconciled.is_set()
+
+    _run(server, client_keys, tmp_path, place)
+    _run(server, client_keys, tmp_path, restart)
+    assert restored == {"open": {mids[0]: 3}, "reconciled": True}
+
+
 def test_commands_before_start_say_what_to_do(tmp_path: Path) -> None:
     keys = KeyPair.generate()
     assert keys.private is not None
