@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import zmq
 
@@ -72,6 +72,7 @@ FROM_CONFIG: Final = _FromConfig()
 """``journal=FROM_CONFIG`` (the default): open ``[journal] path`` with its durability."""
 
 _BURST = 256
+_NOBLOCK, _EVENTS, _POLLIN = zmq.NOBLOCK, zmq.EVENTS, zmq.POLLIN
 IDLE_APPLY_MS = 1
 """Frames journaled while no request was out reach the local state once the sockets have been
 quiet this long — at once when a request goes out, when :data:`IDLE_APPLY_ROWS` wait, or when
@@ -467,17 +468,25 @@ class Context:
     # ------------------------------------------------------------------ receiving
 
     def _receive(self, sock: zmq.Socket[bytes]) -> list[_Received]:
-        """Receive what is waiting on ``sock`` (a burst of at most ``_BURST`` messages)."""
+        """Receive what is waiting on ``sock`` (a burst of at most ``_BURST`` messages; the
+        poll said one is there).
+
+        Each message is read as a frame, whose ``more`` is a plain attribute: pyzmq's
+        ``sock.rcvmore`` costs ~6 µs per message and a ``recv`` that raises ``zmq.Again`` at
+        the end of a burst ~7 µs, against ~2 µs for a frame and 3-6 µs for ``ZMQ_EVENTS``
+        (measured here), and an order's ACK waits behind all of it."""
         burst: list[_Received] = []
+        recv, get = sock.recv, sock.get
         for _ in range(_BURST):
             try:
-                data = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
+                frame = recv(_NOBLOCK, copy=False)
+            except zmq.Again:  # the poll's event was stale
                 break
+            data = frame.bytes
             flags = 0
             error: RemoteProtocolError | None = None
             envelope: Envelope | None = None
-            if sock.rcvmore:
+            if frame.more:
                 parts = [data]
                 while sock.rcvmore:
                     parts.append(sock.recv())
@@ -490,6 +499,8 @@ class Context:
                 error = exc
                 flags |= FrameFlag.MALFORMED
             burst.append((data, flags, envelope, error))
+            if not cast(int, get(_EVENTS)) & _POLLIN:
+                break
         return burst
 
     def _handle(self, bursts: list[tuple[Channel, list[_Received]]]) -> None:

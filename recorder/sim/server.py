@@ -353,10 +353,17 @@ class SimServer:
         return self.call(self._restart)
 
     def send_garbage(
-        self, participant: bytes | str | None, size: int = 16, channel: Channel = Channel.ORDER
+        self,
+        participant: bytes | str | None,
+        size: int = 16,
+        channel: Channel = Channel.ORDER,
+        *,
+        parts: int = 1,
     ) -> bytes:
-        """Send ``size`` random bytes (not an envelope, no seq) to the participant or the market."""
-        return self.call(lambda: self._garbage(participant, size, channel))
+        """Send ``size`` random bytes (not an envelope, no seq) to the participant or the market,
+        as one ZeroMQ message of ``parts`` frames (LX/1 messages have one: more is a protocol
+        error too); returns the bytes, joined."""
+        return self.call(lambda: self._garbage(participant, size, channel, parts))
 
     def beat(self) -> None:
         """Send heartbeats on both channels now (tests use it to synchronise)."""
@@ -397,22 +404,29 @@ class SimServer:
         self.faults.record(time.time_ns(), FaultKind.RESTART, None, f"new run {run_id}")
         return run_id
 
-    def _garbage(self, participant: bytes | str | None, size: int, channel: Channel) -> bytes:
-        data = self._rng.randbytes(max(size, 1))
+    def _garbage(
+        self, participant: bytes | str | None, size: int, channel: Channel, parts: int = 1
+    ) -> bytes:
+        parts = max(parts, 1)
+        data = self._rng.randbytes(max(size, parts))
+        n = len(data)
+        frames = [data[i * n // parts : (i + 1) * n // parts] for i in range(parts)]
         now = self._now()
         who = None if participant is None else _text(participant)
         if channel is Channel.MARKET or who is None:
             self._log(None, Channel.MARKET, Direction.IN, data, now)  # logged, then sent
-            self._pub.send(data)
+            self._pub.send_multipart(frames)
         else:
             rid = self._routes.get(who)
             if rid is None:
                 raise SimulatorError(f"participant {who} is not connected")
             self._log(who, Channel.ORDER, Direction.IN, data, now)
-            self._router.send(rid, zmq.SNDMORE)
-            self._router.send(data)
+            self._router.send_multipart([rid, *frames])
         self.faults.record(
-            now.wall_ns, FaultKind.GARBAGE, who, f"sent {len(data)} garbage bytes on {channel}"
+            now.wall_ns,
+            FaultKind.GARBAGE,
+            who,
+            f"sent {len(data)} garbage bytes in {len(frames)} frame(s) on {channel}",
         )
         return data
 

@@ -10,7 +10,7 @@ from typing import Any
 from sdk_helpers import WAIT, Recording, read_journal
 
 from recorder.client import IOC, Commands, Context, FinishReason, ItemState
-from recorder.core.frames import Channel, Direction
+from recorder.core.frames import Channel, Direction, FrameFlag
 from recorder.errors import RemoteProtocolError
 from recorder.journal.verify import verify
 from recorder.sim.server import SimServer
@@ -163,6 +163,27 @@ def test_malformed_frame_is_journaled_flagged_reported_and_survived(
         (garbage, Channel.ORDER, Direction.IN)
     ]
     assert report.malformed == 1 and report.breaks == ()
+
+
+def test_a_message_of_several_frames_is_journaled_joined_flagged_and_survived(
+    server: SimServer, make_context: Callable[..., Context], client_keys: Any, tmp_path: Path
+) -> None:
+    """LX/1 messages are one ZeroMQ frame: one of three is journaled as it came, joined, and
+    flagged multi-part (and malformed: these bytes are no envelope either)."""
+    processor = Recording()
+    context = make_context(processor)
+    cmd = Commands(context)
+    assert cmd.get_contracts(1).wait_done(WAIT)
+    garbage = server.send_garbage(client_keys.public, 30, parts=3)
+    ((raw, error),) = processor.wait_for(lambda _: processor.named("protocol_error"))
+    assert raw == garbage and isinstance(error, RemoteProtocolError)
+    assert cmd.get_contracts(2).wait_done(WAIT)  # still running, and the stream goes on
+    _stop(context)
+    with read_journal(tmp_path / "sdk.journal") as journal:
+        bad = [f for f in journal.frames() if f.flags]
+    assert [(f.payload, f.flags) for f in bad] == [
+        (garbage, FrameFlag.MULTIPART | FrameFlag.MALFORMED)
+    ]
 
 
 def test_raising_handler_and_callback_are_reported_with_their_mid(
