@@ -51,6 +51,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+def publish(name: str, body: str, *, write: bool) -> None:
+    """Print a bench's section and, with ``write`` (a full run), put it in docs/benchmarks.md."""
+    print(body)
+    if write:
+        write_section(name, body)
+
+
 def write_section(name: str, body: str, doc: Path = DOC) -> None:
     """Replace (or add) the section ``name`` of docs/benchmarks.md with ``body``."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"

@@ -47,7 +47,7 @@ from typing import Any
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, median, table, write_section
+from _report import machine, median, publish, table
 
 from recorder.config import CaptureConfig
 
@@ -627,9 +627,7 @@ def report(
             ),
         ]
     )
-    print(body)
-    if not args.quick and args.durability == "safe":
-        write_section("capture_proxy", body)
+    publish("capture_proxy", body, write=not args.quick and args.durability == "safe")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _journals import journal_for
-from _report import machine, median, table, write_section
+from _report import machine, median, publish, table
 
 from recorder.examples.processors import NullProcessor
 from recorder.journal import Journal, open_journal
@@ -127,9 +127,7 @@ def main() -> None:
             "is called.",
         ]
     )
-    print(body)
-    if not args.quick and not args.no_docs:
-        write_section("replay", body)
+    publish("replay", body, write=not args.quick and not args.no_docs)
 
 
 if __name__ == "__main__":

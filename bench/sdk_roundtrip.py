@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, median, table, write_section
+from _report import machine, median, publish, table
 
 from recorder.client import IOC, Commands, Context, KeyPair, MessageProcessor
 from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
@@ -328,9 +328,7 @@ def main() -> None:
             " within `fast_flush_ms` by a flusher thread).",
         ]
     )
-    print(body)
-    if not args.quick:
-        write_section("sdk_roundtrip", body)
+    publish("sdk_roundtrip", body, write=not args.quick)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, median, table, write_section
+from _report import machine, median, publish, table
 
 from recorder.core.frames import Channel, Direction
 from recorder.journal import open_journal
@@ -111,9 +111,7 @@ def main() -> None:
             " waking, the arithmetic how much slower code runs for a while after it.",
         ]
     )
-    print(body)
-    if not args.quick:
-        write_section("wakeup_cost", body)
+    publish("wakeup_cost", body, write=not args.quick)
 
 
 if __name__ == "__main__":
