@@ -18,6 +18,7 @@ with ``raise ... from exc``, so callers only ever need to catch these::
     │   ├── JournalFullError           the disk (or the file's size limit) is full; capture stopped
     │   ├── JournalClosedError         the appender was closed, or stopped by an earlier failure
     │   ├── AppendOnlyError            an UPDATE or DELETE of a journaled frame was refused
+    │   ├── UnknownVenueError          a session's venue is not one this recorder can read
     │   └── SQLiteLibraryConflict      two SQLite libraries on one file in one process (rule 5)
     ├── IntegrityError                 ``verify`` found a break; carries ``position``
     ├── CertificateError               a CURVE key certificate is missing, unreadable, malformed
@@ -91,6 +92,10 @@ class JournalClosedError(JournalError):
 
 class AppendOnlyError(JournalError):
     """An attempt to UPDATE or DELETE a journaled frame was refused by the journal's triggers."""
+
+
+class UnknownVenueError(JournalError):
+    """A journal session names a venue whose frames this recorder cannot read."""
 
 
 class SQLiteLibraryConflict(JournalError):

@@ -13,15 +13,39 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recorder.core.frames import FrameRecord
 
 GENESIS = bytes(32)
 
 _HEAD = struct.Struct("<qqBBqqQBIIIII")
 _CHANNEL = {"order": 0, "market": 1}
 _DIRECTION = {"in": 0, "out": 1}
-# The appender builds the same bytes on its hot path (writer.canonical) with these same
-# constants; tests/journal/test_contract.py checks the two agree on every row.
+# The appender builds the same bytes at commit (canonical) with these same constants;
+# tests/journal/test_contract.py checks that the two agree on every row.
 _sha256 = hashlib.sha256
+
+
+def canonical(position: int, r: FrameRecord) -> bytes:
+    """A row's hash-chain input, built from its record (also what the spool holds for it).
+
+    A :class:`~recorder.core.frames.FrameRecord`'s fields are the frames columns in order,
+    position and hash aside.
+    """
+    (
+        session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind, is_replay,
+        flags, payload,
+    ) = r  # fmt: skip
+    run_b = run_id.encode()
+    mid_b = mid.encode()
+    kind_b = kind.encode()
+    head = _HEAD.pack(
+        position, session_id, _CHANNEL[channel], _DIRECTION[direction], wall_ns, mono_ns, seq,
+        is_replay, flags, len(run_b), len(mid_b), len(kind_b), len(payload),
+    )  # fmt: skip
+    return b"".join((head, run_b, mid_b, kind_b, payload))
 
 
 def row_hash(

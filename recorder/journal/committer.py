@@ -12,7 +12,8 @@ commits them, and tells the appender how far it got.
 
 * **Parent** (:class:`CommitterProcess`, driven by :class:`~recorder.journal.writer.Appender`):
   spawns a Python child running :func:`main` when the journal opens and waits for it to be
-  ready; hands over rows as one message of their canonical bytes (the bytes the spool holds);
+  ready; hands over rows as one message of their spool bodies (canonical bytes, or wire frames
+  whose records the child builds: :mod:`recorder.journal.wire`);
   trims its spool only up to the position the child has acknowledged, so the spool always holds
   every row the child has not committed.
 * **Child** (:func:`main`): holds the journal's writer lock with the parent (the lock's file
@@ -29,7 +30,7 @@ commits them, and tells the appender how far it got.
   journal loudly at the next append; its rows are in the spool too.
 
 Messages (ZeroMQ ``PAIR`` over ``ipc://`` in a private temporary folder): parent to child
-``R`` + records (``length u32 | canonical bytes`` …), ``F`` (commit now and answer), ``Q`` (commit,
+``R`` + records (``length u32 | spool body`` …), ``F`` (commit now and answer), ``Q`` (commit,
 answer, exit); child to parent ``K`` (ready), ``C`` + ``position i64 | hash 32 bytes``, ``E`` +
 UTF-8 text.
 """
@@ -53,9 +54,10 @@ import zmq
 
 from recorder import errors
 from recorder.errors import JournalError, JournalFullError
-from recorder.journal.chain import _sha256
-from recorder.journal.spool import Columns, decode
+from recorder.journal.chain import _sha256, canonical
+from recorder.journal.spool import CANON_TAG, Columns, decode
 from recorder.journal.wal import WalCheckpointer
+from recorder.journal.wire import Records, unpack
 
 __all__ = ["COMMIT_ROWS", "CommitterProcess", "main"]
 
@@ -126,13 +128,13 @@ class CommitterProcess:
         """The child's process id."""
         return self.process.pid
 
-    def hand(self, canons: Sequence[bytes]) -> None:
-        """Hand rows (their canonical bytes, in position order) to the child."""
+    def hand(self, bodies: Sequence[bytes]) -> None:
+        """Hand rows (their spool bodies, in position order) to the child."""
         parts = [b"R"]
         pack = _LEN.pack
-        for canon in canons:
-            parts.append(pack(len(canon)))
-            parts.append(canon)
+        for body in bodies:
+            parts.append(pack(len(body)))
+            parts.append(body)
         self._send(b"".join(parts))
 
     def acks(self) -> tuple[int, bytes] | None:
@@ -287,6 +289,7 @@ class _Chain:
         conn.wal_autocheckpoint(0)
         conn.set_wal_hook(self._checkpointer.on_commit)
         self.position, self.digest = Reader(conn).head()
+        self._records = Records(conn, path)
         self.held: list[tuple[Columns, bytes]] = []
         """Rows handed over and not committed yet: their columns and canonical bytes."""
 
@@ -298,9 +301,16 @@ class _Chain:
         while at < end:
             (length,) = _LEN.unpack_from(view, at)
             at += _LEN.size
-            canon = bytes(view[at : at + length])
+            body = view[at : at + length]
             at += length
-            columns = decode(canon)
+            if body[:1] == CANON_TAG:
+                canon = bytes(body[1:])
+                columns = decode(canon)
+            else:  # a wire frame: its record is built here
+                position, frame = unpack(body)
+                record = self._records.record(frame)
+                canon = canonical(position, record)
+                columns = (position, *record)
             if columns[0] < expected:
                 continue  # committed already
             if columns[0] != expected:

@@ -20,12 +20,13 @@ from typing import IO, Any, Literal
 import apsw
 
 from recorder import __version__
-from recorder.core.frames import Channel, Frame, FrameRecord
+from recorder.core.frames import Channel, Direction, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
 from recorder.journal import guard, migrate
 from recorder.journal.committer import CommitterProcess
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.spool import Spool, recover, spool_path, stale
+from recorder.journal.wire import AppendWire
 from recorder.journal.writer import Appender, Durability, insert_frames
 
 Committer = Literal["inline", "process"]
@@ -93,7 +94,13 @@ class Journal:
 
     append_one: Callable[[FrameRecord], int]
     """Append one frame and return its position: the appender's own method, bound when the
-    journal opens (the SDK's and the capture loop's call per frame, with no call in between)."""
+    journal opens (a call per frame, with no call in between)."""
+    append_wire: AppendWire
+    """``append_wire(session_id, channel, direction, wall_ns, mono_ns, flags, payload,
+    envelope=None)``: append one frame as it came off the wire and return its position; its
+    record (run, seq, mid, kind) is built when it is committed, off the frame's path
+    (:mod:`recorder.journal.wire`). The SDK's and the capture loop's call per frame; bound like
+    :attr:`append_one`."""
 
     def __init__(
         self,
@@ -109,6 +116,7 @@ class Journal:
         self._writer_conn = writer_conn
         self._appender = appender
         self.append_one = self._read_only if appender is None else appender.append_one
+        self.append_wire = self._read_only_wire if appender is None else appender.append_wire
         self._lock = lock
         self._closed = False
 
@@ -141,6 +149,21 @@ class Journal:
     def _read_only(self, record: FrameRecord) -> int:
         return self._writer().append_one(record)  # raises: opened read-only
 
+    def _read_only_wire(
+        self,
+        session_id: int,
+        channel: Channel,
+        direction: Direction,
+        wall_ns: int,
+        mono_ns: int,
+        flags: int,
+        payload: bytes,
+        envelope: object = None,
+    ) -> int:
+        return self._writer().append_wire(  # raises: opened read-only
+            session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope
+        )
+
     def flush(self) -> None:
         """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""
         self._writer().flush()
@@ -163,7 +186,8 @@ class Journal:
         wall_ns: int | None = None,
     ) -> int:
         """Record the start of a capture session and return its id."""
-        return self._writer().execute_write(
+        writer = self._writer()
+        session_id = writer.execute_write(
             "INSERT INTO sessions (venue, capture_point, participant, order_endpoint,"
             " market_endpoint, recorder_version, host, pid, clock_source, started_wall_ns)"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -173,6 +197,8 @@ class Journal:
                 time.time_ns() if wall_ns is None else wall_ns,
             ),
         )  # fmt: skip
+        writer.records.learn(session_id, venue)
+        return session_id
 
     def end_session(self, session_id: int, reason: str, *, wall_ns: int | None = None) -> None:
         """Record the end of a session with its reason (after committing its pending frames)."""

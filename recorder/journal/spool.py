@@ -23,12 +23,15 @@ it — for writing, or for reading when no writer holds it: the spooled rows aft
 are inserted, chained from the head's hash, in one transaction, and the spool is emptied
 (:func:`recover`). Rows the SQLite file already has are skipped, so recovery is idempotent.
 
-Format (little endian): a header ``b"RSP1" | position i64 | hash 32 bytes`` — the *anchor*: the
+Format (little endian): a header ``b"RSP2" | position i64 | hash 32 bytes`` — the *anchor*: the
 records continue the chain after that position, whose row has that hash (0 and
 :data:`~recorder.journal.chain.GENESIS` for an empty journal) — then records, each ``length u32 |
-crc32 u32 | canonical bytes``, where the canonical bytes are the row's hash-chain input
-(:mod:`recorder.journal.chain`: position, every column but the hash, in that layout). A zero
-length ends the records (the file's reserved rest is zeros).
+crc32 u32 | body``, where the body is either ``"C"`` and the canonical bytes of the row (its
+hash-chain input, :mod:`recorder.journal.chain`: position, every column but the hash, in that
+layout) or ``"W"`` and a *wire frame* — position, session, clocks, channel, direction, flags and
+the payload — whose metadata columns are read when it is committed (:mod:`recorder.journal.wire`).
+A zero length ends the records (the file's reserved rest is zeros). A ``RSP1`` spool, left by an
+earlier recorder, holds canonical bytes without the tag; it is recovered the same way.
 
 A spool whose anchor is not a row of the journal beside it (left by a journal that was deleted
 or replaced) is never merged: it is kept aside as ``<journal>-spool.foreign-<ns>``; a new
@@ -53,14 +56,19 @@ from pathlib import Path
 
 import apsw
 
-from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, GENESIS, _sha256
+from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, GENESIS, _sha256, canonical
+from recorder.journal.wire import WIRE, WIRE_TAG, Records, unpack
 
 __all__ = ["HEADER", "RECORD", "Spool", "SpoolRecovery", "header", "recover", "spool_path", "stale"]
 
 log = logging.getLogger("recorder.journal")
 
 RECORD = struct.Struct("<II")
-"""A spool record's prefix: the canonical bytes' length and CRC-32 (a zero length: the end)."""
+"""A spool record's prefix: its body's length and CRC-32 (a zero length: the end)."""
+CANON_TAG = b"C"
+"""The first byte of a spool body that holds a row's canonical bytes."""
+CANON_CRC = zlib.crc32(CANON_TAG)
+"""The tag's CRC-32, continued over the canonical bytes: ``zlib.crc32(canon, CANON_CRC)``."""
 _END = bytes(RECORD.size)
 SPOOL_RESERVE = 64 << 10
 """The spool file's first reservation (bytes); it grows by doubling, at most by
@@ -68,7 +76,10 @@ SPOOL_RESERVE = 64 << 10
 SPOOL_GROW_MAX = 8 << 20
 HEADER = struct.Struct("<4sq32s")
 """A spool file's header: magic, and the anchor (position, hash) its records follow."""
-MAGIC = b"RSP1"
+MAGIC = b"RSP2"
+_CANON_BYTE = CANON_TAG[0]
+MAGIC_V1 = b"RSP1"
+"""An earlier recorder's spool: canonical bytes without the tag."""
 
 Anchor = tuple[int, bytes]
 """A position of the journal and its row's hash (0, GENESIS before the first row)."""
@@ -139,8 +150,8 @@ class Spool:
         self._map[offset : offset + len(data)] = data
 
     def write(self, data: bytes) -> None:
-        """Append whole records (``length | crc32 | canonical bytes``, one or more); raises
-        ``OSError`` (before anything is written) when the disk has no room for them.
+        """Append whole records (``length | crc32 | body``, one or more); raises ``OSError``
+        (before anything is written) when the disk has no room for them.
 
         No system call and no GIL release on the way: a copy into the map. The page cache holds
         the bytes, so they survive the process. The next record's slot is zeroed first and the
@@ -157,19 +168,51 @@ class Spool:
         self.size = end
 
     def write_one(self, canon: bytes) -> None:
-        """:meth:`write` of one record, given its canonical bytes (its prefix is made here): no
-        concatenated copy of the record, and no call to reserve room while there is room. The
-        same order of stores as :meth:`write`: the next slot zeroed, the bytes, the prefix."""
+        """:meth:`write` of one row, given its canonical bytes (its prefix and tag are made
+        here): no concatenated copy of the record, and no call to reserve room while there is
+        room. The same order of stores as :meth:`write`: the next slot zeroed, the body, the
+        prefix."""
         start = self.size
         body = start + RECORD.size
-        end = body + len(canon)
+        end = body + 1 + len(canon)
         if end + RECORD.size > self._capacity:
             self._reserve(end + RECORD.size)
         m = self._map
         assert m is not None
         m[end : end + RECORD.size] = _END
-        m[body:end] = canon
-        m[start:body] = RECORD.pack(len(canon), zlib.crc32(canon))
+        m[body] = _CANON_BYTE
+        m[body + 1 : end] = canon
+        m[start:body] = RECORD.pack(end - body, zlib.crc32(canon, CANON_CRC))
+        self.size = end
+
+    def write_wire(
+        self,
+        position: int,
+        session_id: int,
+        wall_ns: int,
+        mono_ns: int,
+        channel: int,
+        direction: int,
+        flags: int,
+        payload: bytes,
+    ) -> None:
+        """:meth:`write_one` of a wire frame (:mod:`recorder.journal.wire`; ``channel`` and
+        ``direction`` as their codes): its head and payload as they are, nothing built."""
+        start = self.size
+        body = start + RECORD.size
+        head_end = body + WIRE.size
+        end = head_end + len(payload)
+        if end + RECORD.size > self._capacity:
+            self._reserve(end + RECORD.size)
+        m = self._map
+        assert m is not None
+        head = WIRE.pack(
+            WIRE_TAG, position, session_id, wall_ns, mono_ns, channel, direction, flags
+        )
+        m[end : end + RECORD.size] = _END
+        m[body:head_end] = head
+        m[head_end:end] = payload
+        m[start:body] = RECORD.pack(end - body, zlib.crc32(payload, zlib.crc32(head)))
         self.size = end
 
     def empty(self, anchor: Anchor) -> None:
@@ -219,8 +262,8 @@ def header(anchor: Anchor) -> bytes:
 
 
 def _records(data: bytes) -> Iterator[tuple[int, bytes | None]]:
-    """``(offset, canonical bytes)`` per whole record after the header; ``None`` bytes for a
-    damaged one (the last yielded)."""
+    """``(offset, body)`` per whole record after the header; a ``None`` body for a damaged one
+    (the last yielded)."""
     offset, end, prefix = HEADER.size, len(data), RECORD.size
     while end - offset >= prefix:
         length, crc = RECORD.unpack_from(data, offset)
@@ -229,11 +272,11 @@ def _records(data: bytes) -> Iterator[tuple[int, bytes | None]]:
         start = offset + prefix
         if end - start < length:
             return  # a torn tail: the write that carried it never returned
-        canon = data[start : start + length]
-        if zlib.crc32(canon) != crc:
+        body = data[start : start + length]
+        if zlib.crc32(body) != crc:
             yield offset, None
             return
-        yield offset, canon
+        yield offset, body
         offset = start + length
 
 
@@ -280,7 +323,7 @@ def _foreign(conn: apsw.Connection, data: bytes, head_position: int) -> str:
     if len(data) < HEADER.size:
         return "it is shorter than its header"
     magic, position, digest = HEADER.unpack_from(data)
-    if magic != MAGIC:
+    if magic != MAGIC and magic != MAGIC_V1:
         return "it has no spool header"
     if position == 0:
         return "" if digest == GENESIS else "its anchor is not the chain's genesis"
@@ -342,12 +385,19 @@ def recover(
     rows: list[Row] = []
     prev, expected = head_hash, head_position + 1
     consumed = HEADER.size
-    for offset, canon in _records(data):
-        if canon is None:
+    tagged = data[: len(MAGIC)] == MAGIC
+    records = Records(conn, journal)
+    for offset, body in _records(data):
+        if body is None or (tagged and body[:1] not in (CANON_TAG, WIRE_TAG)):
             result.damaged = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
             break
-        consumed = offset + RECORD.size + len(canon)
-        position = _HEAD.unpack_from(canon)[0]
+        consumed = offset + RECORD.size + len(body)
+        if tagged and body[:1] == WIRE_TAG:
+            position, frame = unpack(body)
+            canon = b""
+        else:
+            canon = body[1:] if tagged else body
+            position = _HEAD.unpack_from(canon)[0]
         if position < expected:
             result.skipped += 1
             continue
@@ -360,8 +410,14 @@ def recover(
                 expected - 1,
             )
             break
+        if canon:
+            columns = decode(canon)
+        else:  # a wire frame: its record is built now, as its commit would have
+            record = records.record(frame)
+            canon = canonical(position, record)
+            columns = (position, *record)
         prev = _sha256(prev + canon).digest()
-        rows.append((*decode(canon), prev))
+        rows.append((*columns, prev))
         expected += 1
     if result.damaged is None:
         result.torn_bytes = len(data[consumed:].rstrip(b"\0"))

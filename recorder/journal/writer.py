@@ -56,16 +56,17 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import apsw
 
-from recorder.core.frames import FrameRecord
+from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
-from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, _sha256
+from recorder.journal.chain import _CHANNEL, _DIRECTION, _sha256, canonical
 from recorder.journal.committer import CommitterProcess
-from recorder.journal.spool import RECORD, Spool
+from recorder.journal.spool import CANON_CRC, CANON_TAG, RECORD, Spool
 from recorder.journal.wal import WalCheckpointer
+from recorder.journal.wire import WIRE, WIRE_TAG, Records, WireFrame
 
 log = logging.getLogger("recorder.journal")
 
@@ -90,9 +91,11 @@ SPOOL_COMPACT_BYTES = 32 << 20
 
 Row = tuple[int, int, str, str, int, int, str, int, str, str, bool, int, bytes, bytes]
 """A frames row, position first and hash last."""
-Pending = tuple[int, FrameRecord, bytes]
+Pending = tuple[int, FrameRecord | WireFrame, bytes]
 """A row waiting for its commit: its position, its record and its canonical bytes (the hash
-chain's input; the row itself is built when it is committed)."""
+chain's input; the row itself is built when it is committed) — or a wire frame and no bytes
+(``b""``): its record and canonical bytes are built when it is committed
+(:mod:`recorder.journal.wire`)."""
 
 
 def insert_frames(conn: apsw.Connection, rows: list[Row]) -> None:
@@ -105,25 +108,6 @@ def insert_frames(conn: apsw.Connection, rows: list[Row]) -> None:
         if not conn.get_autocommit():
             conn.execute("ROLLBACK")
         raise
-
-
-def canonical(position: int, r: FrameRecord) -> bytes:
-    """The row's hash-chain input (:mod:`recorder.journal.chain`), also what the spool holds.
-
-    A :class:`FrameRecord`'s fields are the frames columns in order, position and hash aside.
-    """
-    (
-        session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind, is_replay,
-        flags, payload,
-    ) = r  # fmt: skip
-    run_b = run_id.encode()
-    mid_b = mid.encode()
-    kind_b = kind.encode()
-    head = _HEAD.pack(
-        position, session_id, _CHANNEL[channel], _DIRECTION[direction], wall_ns, mono_ns, seq,
-        is_replay, flags, len(run_b), len(mid_b), len(kind_b), len(payload),
-    )  # fmt: skip
-    return b"".join((head, run_b, mid_b, kind_b, payload))
 
 
 class Appender:
@@ -155,6 +139,8 @@ class Appender:
         when they were taken (where the rows after them start)."""
         self._conn = conn
         self._path = path
+        self.records = Records(conn, path)
+        """Builds the records of wire frames (:meth:`append_wire`), by their session's venue."""
         self.durability: Durability = durability
         self._spool = spool
         self._deferred = durability == "fast" or spool is not None
@@ -245,6 +231,67 @@ class Appender:
                     return position
         return self.append((record,))[0]
 
+    def append_wire(
+        self,
+        session_id: int,
+        channel: Channel,
+        direction: Direction,
+        wall_ns: int,
+        mono_ns: int,
+        flags: int,
+        payload: bytes,
+        envelope: object = None,
+    ) -> int:
+        """:meth:`append_one` of a frame as it came off the wire (:mod:`recorder.journal.wire`):
+        in ``safe`` mode its bytes and clocks go into the spool as they are, and in ``safe`` and
+        ``fast`` its record is built when it is committed (``envelope``, the frame decoded if
+        the caller has it, spares that commit the parse). The row is the one ``append_one`` of
+        the record would write. In ``strict`` (and past ``fast_batch`` pending rows) the record
+        is built now and appended."""
+        if self._deferred:
+            with self._lock:
+                if (
+                    self._failure is None
+                    and not self._closed
+                    and len(self._pending) + 1 < self._fast_batch
+                ):
+                    position = self._next
+                    spool = self._spool
+                    try:
+                        if spool is not None:
+                            spool.write_wire(
+                                position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
+                                _DIRECTION[direction], flags, payload,
+                            )  # fmt: skip
+                    except OSError as exc:
+                        error = self._spool_error(exc, position, position)
+                        self._failure = error
+                        self._failure_raised = True
+                        self._cond.notify_all()
+                        raise error from exc
+                    pending = self._pending
+                    if not pending:
+                        self._pending_since = time.monotonic()
+                    pending.append(
+                        (
+                            position,
+                            (session_id, channel, direction, wall_ns, mono_ns, flags, payload,
+                             envelope),
+                            b"",
+                        )
+                    )  # fmt: skip
+                    self._next = position + 1
+                    self._quiet = False
+                    if self._parked:
+                        self._tick.notify()
+                    return position
+        if self._failure is not None or self._closed:
+            self._check_usable()  # raises, as append would
+        frame: WireFrame = (
+            session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope
+        )  # fmt: skip
+        return self.append((self.records.record(frame),))[0]
+
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
         """Append ``records`` in order and return their positions.
 
@@ -271,7 +318,8 @@ class Appender:
                 canon = canonical(position, r)
                 batch.append((position, r, canon))  # chained when committed (_chain)
                 if spool is not None:
-                    parts.append(record(len(canon), crc(canon)))
+                    parts.append(record(len(canon) + 1, crc(canon, CANON_CRC)))
+                    parts.append(CANON_TAG)
                     parts.append(canon)
                 position += 1
             if spool is not None:
@@ -400,7 +448,7 @@ class Appender:
                     self._write(self._chain(batch))
                 elif batch:
                     committer.check()
-                    committer.hand([canon for _, _, canon in batch])
+                    committer.hand(self._bodies(batch))
                     ack = committer.acks()
                 else:
                     ack = committer.sync()
@@ -459,14 +507,38 @@ class Appender:
     def _chain(self, batch: list[Pending]) -> list[Row]:
         """Give each row its hash, ``sha256(previous hash ‖ canonical bytes)`` (the committer
         alone calls this, batch after batch in position order, so the chain is the order of
-        the positions whichever thread commits; off ``append``'s path)."""
+        the positions whichever thread commits; off ``append``'s path). A wire frame's record
+        and canonical bytes are built here."""
         prev = self._chained
         rows: list[Row] = []
+        build = self.records.record
         for position, record, canon in batch:
+            if not canon:
+                record = build(cast(WireFrame, record))
+                canon = canonical(position, record)
             prev = _sha256(prev + canon).digest()
-            rows.append((position, *record, prev))
+            rows.append((position, *cast(FrameRecord, record), prev))
         self._chained = prev
         return rows
+
+    @staticmethod
+    def _bodies(batch: list[Pending]) -> list[bytes]:
+        """The rows' spool bodies, for the committer process (it builds wire frames' records
+        itself, off this process's CPU)."""
+        bodies = []
+        for position, record, canon in batch:
+            if canon:
+                bodies.append(CANON_TAG + canon)
+            else:
+                session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ = cast(
+                    WireFrame, record
+                )
+                head = WIRE.pack(
+                    WIRE_TAG, position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
+                    _DIRECTION[direction], flags,
+                )  # fmt: skip
+                bodies.append(head + payload)
+        return bodies
 
     def _write(self, batch: list[Row]) -> None:
         insert_frames(self._conn, batch)

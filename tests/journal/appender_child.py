@@ -3,7 +3,8 @@
 Usage: python appender_child.py JOURNAL DURABILITY BATCH
 Prints ``position sha256(payload)`` after each append returns (i.e. when the journal promised it).
 DURABILITY ``safe+process``: ``safe`` with a committer process, whose pid is printed first
-(``committer PID``).
+(``committer PID``); a ``:wire`` suffix appends each frame as it came off the wire
+(``append_wire``, one at a time, as the SDK and the capture loop do; BATCH is then ignored).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from recorder.venues.lx.samples import sample_records
 
 def main() -> None:
     path, durability, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    durability, _, how = durability.partition(":")
     durability, _, committer = durability.partition("+")
     journal = open_journal(path, durability=durability, committer=committer or "inline")  # type: ignore[arg-type]
     sid = journal.start_session(venue="lx1", capture_point="kill-test")
@@ -24,7 +26,14 @@ def main() -> None:
     out = sys.stdout
     if committer:
         out.write(f"committer {journal.committer_pid}\n")
-    for i in range(0, len(records), batch):
+    if how == "wire":
+        for r in records:
+            position = journal.append_wire(
+                sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload
+            )
+            out.write(f"{position} {hashlib.sha256(r.payload).hexdigest()}\n")
+            out.flush()
+    for i in range(0, len(records) if how != "wire" else 0, batch):
         chunk = records[i : i + batch]
         positions = journal.append(chunk)
         for position, record in zip(positions, chunk, strict=True):

@@ -60,7 +60,9 @@ def _run_and_kill(path: Path, durability: str, batch: int, kill_after: int) -> d
     return acked
 
 
-@pytest.mark.parametrize("durability", ["safe", "strict", "safe+process"])
+@pytest.mark.parametrize(
+    "durability", ["safe", "strict", "safe+process", "safe:wire", "safe+process:wire"]
+)
 def test_every_acknowledged_frame_survives_sigkill(tmp_path: Path, durability: str) -> None:
     rng = random.Random(f"kill-{durability}")
     path = tmp_path / "kill.journal"
