@@ -186,12 +186,11 @@ def journaling_floor(
     durability: str,
     committer: str,
 ) -> None:
-    """The simple proxy's loop with what journaling adds and nothing else: each frame's record
-    built as the capture service builds it and appended to a journal (the service's mode and
-    committer) before it is forwarded, the spool handed on as the service does after each
-    wake-up; no routing (one bot), no sequencing, no gap filling. The least any proxy that
-    journals every frame before forwarding it adds on this machine."""
-    from recorder.capture.intake import record_of
+    """The simple proxy's loop with what journaling adds and nothing else: each frame appended
+    to a journal as it came (the service's mode and committer; ``append_wire``, as the service
+    journals a round trip's frames) before it is forwarded, the spool handed on as the service
+    does after each wake-up; no parsing, no routing (one bot), no sequencing, no gap filling.
+    The least any proxy that journals every frame before forwarding it adds on this machine."""
     from recorder.capture.service import COMMIT_AGE_S, COMMIT_ROWS
     from recorder.core.frames import Channel, Direction
     from recorder.journal import open_journal
@@ -203,18 +202,19 @@ def journaling_floor(
         committer=committer,  # type: ignore[arg-type]
     )
     sid = journal.start_session(venue="lx1", capture_point="bench-floor")
-    append, commit = journal.append_one, journal.commit_pending
+    append, commit = journal.append_wire, journal.commit_pending
     order, bot_to_exchange, exchange_to_bot = Channel.ORDER, Direction.OUT, Direction.IN
+    wall, mono = time.time_ns, time.monotonic_ns
     rid = b""
     while True:
         for sock, _ in poller.poll():
             if sock is front:
                 rid, data = front.recv_multipart()
-                append(record_of(data, sid, order, bot_to_exchange))
+                append(sid, order, bot_to_exchange, wall(), mono(), 0, data)
                 back.send(data)
             else:
                 data = back.recv()
-                append(record_of(data, sid, order, exchange_to_bot))
+                append(sid, order, exchange_to_bot, wall(), mono(), 0, data)
                 front.send_multipart([rid, data])
         commit(COMMIT_ROWS, COMMIT_AGE_S)
 
@@ -341,24 +341,20 @@ def busy_cores() -> float | None:
 
 
 def single_appends(folder: str, durability: str, n: int = 2000) -> float:
-    """p50 µs of ``Journal.append`` of one frame (a request's size) in ``durability`` mode: what
-    each direction of a round trip pays before it may be forwarded."""
+    """p50 µs of ``Journal.append_wire`` of one frame (a request's size) in ``durability``
+    mode: what each direction of a round trip pays before it may be forwarded."""
     from recorder.core.frames import Channel, Direction
     from recorder.journal import open_journal
-    from recorder.venues.lx.records import to_record
 
     path = Path(folder) / "single-appends.journal"
     with open_journal(path, durability=durability) as journal:  # type: ignore[arg-type]
         sid = journal.start_session(venue="lx1", capture_point="bench")
         times = []
         clock = time.perf_counter_ns
+        append, order, out = journal.append_wire, Channel.ORDER, Direction.OUT
         for data in requests(n):
-            record = to_record(
-                data, session_id=sid, channel=Channel.ORDER, direction=Direction.OUT,
-                wall_ns=time.time_ns(), mono_ns=time.monotonic_ns(),
-            )  # fmt: skip
             t0 = clock()
-            journal.append((record,))
+            append(sid, order, out, time.time_ns(), time.monotonic_ns(), 0, data)
             times.append((clock() - t0) / 1000)
     times.sort()
     return pct(times[n // 4 :], 0.5)  # the first quarter warms the file up

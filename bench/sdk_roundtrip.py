@@ -173,10 +173,10 @@ def _raw_orders(
 
     import zmq
 
+    from recorder.client.tap import COMMIT_AGE_S, COMMIT_ROWS
     from recorder.core.frames import Channel, Direction
     from recorder.journal import open_journal
     from recorder.venues.lx.codec import make_envelope
-    from recorder.venues.lx.records import to_record
 
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
@@ -194,12 +194,11 @@ def _raw_orders(
     session = 0 if journaled is None else journaled.start_session(venue="lx1", capture_point="raw")
 
     def frame(data: bytes, direction: Direction, envelope: pb.Envelope) -> None:
-        if journaled is not None:
-            record = to_record(
-                data, session_id=session, channel=Channel.ORDER, direction=direction,
-                wall_ns=time.time_ns(), mono_ns=time.monotonic_ns(), envelope=envelope,
+        if journaled is not None:  # as the tap journals it: as it came, with its envelope
+            journaled.append_wire(
+                session, Channel.ORDER, direction, time.time_ns(), time.monotonic_ns(), 0, data,
+                envelope,
             )  # fmt: skip
-            journaled.append_one(record)
 
     def receive() -> pb.Envelope:
         data = sock.recv()
@@ -216,7 +215,7 @@ def _raw_orders(
             frame(data, Direction.OUT, request)
             sock.send(data)
             if journaled is not None:
-                journaled.commit_pending(32, 0.005)  # the tap's commit_idle
+                journaled.commit_pending(COMMIT_ROWS, COMMIT_AGE_S)  # the tap's commit_idle
             while True:
                 reply = receive()
                 if reply.mid == mid and reply.WhichOneof("body") == "status":

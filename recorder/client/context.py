@@ -123,9 +123,7 @@ class Context:
         self.handlers = Handlers(processor, log)
         """The processor, and how its handlers are called (errors reported)."""
         opened, owns = _open(journal, config)
-        self.tap = Tap(
-            opened, self.participant, owns=owns, safe_commit_ms=config.journal.safe_commit_ms
-        )
+        self.tap = Tap(opened, self.participant, owns=owns)
         self.dispatcher = dispatcher = Dispatcher(
             self.handlers, self.client_config, _Port(self), time.monotonic_ns()
         )
@@ -313,7 +311,7 @@ class Context:
                     reconciler.idle()  # e.g. a reply is a network round trip away
                 elif backlog:  # a handler just ran: the bot's threads go first
                     timeout = IDLE_APPLY_MS if timeout is None else min(timeout, IDLE_APPLY_MS)
-                self.tap.commit_idle(replies_due=self._sent)
+                self.tap.commit_idle()
                 self._sent = False
                 ready = {sock for sock, _ in poller.poll(timeout)}
                 if not ready and reconciler.backlog:

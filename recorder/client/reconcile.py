@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from recorder.client.store import IDStoreItem, classify
 from recorder.core.frames import Channel, Direction, FrameRecord
@@ -64,9 +64,11 @@ from recorder.core.sequencing import OpenGap
 from recorder.core.state import View
 from recorder.journal import Journal
 from recorder.journal.reader import FrameFilter
+from recorder.journal.wire import WireFrame
 from recorder.projection import projector_at, save_checkpoint
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import kind_of
+from recorder.venues.lx.records import to_record
 
 if TYPE_CHECKING:
     from recorder.client.context import Context
@@ -129,7 +131,9 @@ class Reconciler:
     def __init__(self, context: Context) -> None:
         self._ctx = context
         self._projector = Projector(View.EXCHANGE)
-        self._unapplied: collections.deque[tuple[int, FrameRecord]] = collections.deque()
+        self._unapplied: collections.deque[tuple[int, FrameRecord | WireFrame]] = (
+            collections.deque()
+        )
         """Journaled frames the projector has not seen yet, in position order."""
         self._watched: set[int] = set()
         """Contracts with a public report since the last :meth:`idle` (their clocks to check)."""
@@ -150,8 +154,10 @@ class Reconciler:
 
     # ------------------------------------------------------------------ the local state
 
-    def apply(self, position: int, record: FrameRecord) -> None:
-        """Queue one journaled frame for the local state (applied by :meth:`catch_up`)."""
+    def apply(self, position: int, record: FrameRecord | WireFrame) -> None:
+        """Queue one journaled frame — its record, or the frame as it came off the wire (the
+        tap's, whose record is built when it is applied) — for the local state (applied by
+        :meth:`catch_up`)."""
         self._unapplied.append((position, record))
 
     @property
@@ -175,6 +181,13 @@ class Reconciler:
         queue, p = self._unapplied, self._projector
         while queue:
             position, record = queue.popleft()
+            if not isinstance(record, FrameRecord):  # as it came: off the frame's path, now
+                session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope = record
+                record = to_record(
+                    payload, session_id=session_id, channel=channel, direction=direction,
+                    wall_ns=wall_ns, mono_ns=mono_ns, flags=flags,
+                    envelope=cast("pb.Envelope | None", envelope),
+                )  # fmt: skip
             if (
                 record.run_id
                 and p.run_id
