@@ -314,17 +314,19 @@ def main() -> None:
             verdict,
             "",
             f"The floor: the bare DEALER loop, journaling each frame as the tap does (the request"
-            f" before the send, each reply before it is parsed, the spool committed after each"
-            f" send) and nothing else, pays {floor_p50 - raw_p50:+.0f} us at p50 for it, in the"
+            f" before the send, each reply before it is parsed, each as it came, the spool"
+            f" committed as the tap commits it) and nothing else, pays"
+            f" {floor_p50 - raw_p50:+.0f} us at p50 for it, in the"
             f" same run: that much of `safe`'s cost comes with journaling a round trip's frames"
             f" on this machine before any SDK work; the rest is the same appends run on the"
             f" SDK's I/O thread, between its hand-offs with the bot's thread.",
             "",
             "Each round trip carries two journal appends: the request before the send, the ACK"
-            " before its dispatch. `strict` commits and fsyncs each; `safe` copies each into the"
-            " memory map of the journal's spool and commits the spool to SQLite while a request's"
-            " reply is on its way (every 32 frames or 5 ms); `fast` only queues them (committed"
-            " within `fast_flush_ms` by a flusher thread).",
+            " before its dispatch. `strict` commits and fsyncs each; `safe` copies each, as it"
+            " came (bytes and clocks: `append_wire`; its row is built at the commit), into the"
+            " memory map of the journal's spool and commits the spool to SQLite at the I/O"
+            " thread's idle moments, every 512 frames or 50 ms; `fast` only queues them"
+            " (committed within `fast_flush_ms` by a flusher thread).",
         ]
     )
     publish("sdk_roundtrip", body, write=not args.quick)

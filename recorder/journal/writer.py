@@ -292,6 +292,20 @@ class Appender:
         )  # fmt: skip
         return self.append((self.records.record(frame),))[0]
 
+    def attach(self, position: int, record: FrameRecord) -> None:
+        """Give a pending wire frame (:meth:`append_wire`) its record, built by the caller after
+        the frame moved on (the capture loop reads it for routing anyway): its commit then builds
+        only the canonical bytes (in this process), not the record. ``record`` must be the one
+        the venue's builder makes of the frame (recovery of the spool builds that one). A no-op
+        once the frame is no longer pending."""
+        with self._lock:
+            pending = self._pending
+            for i in range(len(pending) - 1, max(-1, len(pending) - 9), -1):
+                if pending[i][0] == position:
+                    if not pending[i][2]:
+                        pending[i] = (position, record, b"")
+                    return
+
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
         """Append ``records`` in order and return their positions.
 
@@ -514,7 +528,8 @@ class Appender:
         build = self.records.record
         for position, record, canon in batch:
             if not canon:
-                record = build(cast(WireFrame, record))
+                if not isinstance(record, FrameRecord):
+                    record = build(record)
                 canon = canonical(position, record)
             prev = _sha256(prev + canon).digest()
             rows.append((position, *cast(FrameRecord, record), prev))
@@ -529,10 +544,10 @@ class Appender:
         for position, record, canon in batch:
             if canon:
                 bodies.append(CANON_TAG + canon)
+            elif isinstance(record, FrameRecord):  # attached: the child decodes, not parses
+                bodies.append(CANON_TAG + canonical(position, record))
             else:
-                session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ = cast(
-                    WireFrame, record
-                )
+                session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ = record
                 head = WIRE.pack(
                     WIRE_TAG, position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
                     _DIRECTION[direction], flags,
