@@ -215,11 +215,7 @@ class Appender:
                     try:
                         self._spool.write_one(canon)
                     except OSError as exc:
-                        error = self._spool_error(exc, position, position)
-                        self._failure = error
-                        self._failure_raised = True
-                        self._cond.notify_all()
-                        raise error from exc
+                        raise self._stopped_by(exc, position) from exc
                     pending = self._pending
                     if not pending:
                         self._pending_since = time.monotonic()
@@ -264,11 +260,7 @@ class Appender:
                                 _DIRECTION[direction], flags, payload,
                             )  # fmt: skip
                     except OSError as exc:
-                        error = self._spool_error(exc, position, position)
-                        self._failure = error
-                        self._failure_raised = True
-                        self._cond.notify_all()
-                        raise error from exc
+                        raise self._stopped_by(exc, position) from exc
                     pending = self._pending
                     if not pending:
                         self._pending_since = time.monotonic()
@@ -591,6 +583,15 @@ class Appender:
         if isinstance(exc, apsw.Error):
             return JournalError(f"journal {self._path}: {exc} — capture stopped. {where}.")
         return JournalError(f"journal {self._path}: {exc!r} — capture stopped. {where}.")
+
+    def _stopped_by(self, exc: OSError, position: int) -> JournalError:
+        """A one-frame spool write failed (under the lock): the appender stops; the error to
+        raise."""
+        error = self._spool_error(exc, position, position)
+        self._failure = error
+        self._failure_raised = True
+        self._cond.notify_all()
+        return error
 
     def _spool_error(self, exc: OSError, first: int, last: int) -> JournalError:
         where = (
