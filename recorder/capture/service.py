@@ -340,18 +340,15 @@ class CaptureService:
             data, flags = unusual(router, rid, frame, parts, 0, self._new_bot, self._rids)
         else:
             data, flags = frame.bytes, 0
-        sid, wall, mono = self.session_id, _time_ns(), _monotonic_ns()
-        position = self.journal.append_wire(sid, _ORDER, _OUT, wall, mono, flags, data)
+        sid = self.session_id
+        self.journal.append_wire(sid, _ORDER, _OUT, _time_ns(), _monotonic_ns(), flags, data)
         self.to_exchange += 1  # rule 1: journaled (as it came: read when committed), then sent
         if flags and 0 in parts:
             self._dealer.send_multipart(parts[0])
         else:
             self._dealer.send(data)
-        # What routing learns of a request (its mid) can wait until it is on its way; the
-        # journal's commit takes the same record rather than reading the frame again.
-        record = record_of(data, sid, _ORDER, _OUT, flags)._replace(wall_ns=wall, mono_ns=mono)
-        self.journal.attach(position, record)
-        self.routes.request(rid, record)
+        # What routing learns of a request (its mid) can wait until it is on its way.
+        self.routes.request(rid, record_of(data, sid, _ORDER, _OUT, flags))
         if _holds_more(router):
             self._move(True, False, False, BURST)
 
@@ -370,7 +367,6 @@ class CaptureService:
         )
         self.from_exchange += 1
         self._forward_orders([record], [position], parts, 0, 1)
-        self.journal.attach(position, record)  # its commit needs no second read of the frame
         if _holds_more(dealer):
             self._move(False, True, False, BURST)
 

@@ -12,8 +12,9 @@ commits them, and tells the appender how far it got.
 
 * **Parent** (:class:`CommitterProcess`, driven by :class:`~recorder.journal.writer.Appender`):
   spawns a Python child running :func:`main` when the journal opens and waits for it to be
-  ready; hands over rows as one message of their spool bodies (canonical bytes, or wire frames
-  whose records the child builds: :mod:`recorder.journal.wire`);
+  ready; hands over rows as one message of their spool records — the stretch of the spool they
+  fill, copied as it is (canonical bytes, or wire frames whose records the child builds:
+  :mod:`recorder.journal.wire`);
   trims its spool only up to the position the child has acknowledged, so the spool always holds
   every row the child has not committed.
 * **Child** (:func:`main`): holds the journal's writer lock with the parent (the lock's file
@@ -30,7 +31,8 @@ commits them, and tells the appender how far it got.
   journal loudly at the next append; its rows are in the spool too.
 
 Messages (ZeroMQ ``PAIR`` over ``ipc://`` in a private temporary folder): parent to child
-``R`` + records (``length u32 | spool body`` …), ``F`` (commit now and answer), ``Q`` (commit,
+``R`` + spool records (``length u32 | crc32 u32 | body`` …, most often a stretch of the spool
+copied as it is), ``F`` (commit now and answer), ``Q`` (commit,
 answer, exit); child to parent ``K`` (ready), ``C`` + ``position i64 | hash 32 bytes``, ``E`` +
 UTF-8 text.
 """
@@ -46,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,9 +58,9 @@ import zmq
 from recorder import errors
 from recorder.errors import JournalError, JournalFullError
 from recorder.journal.chain import _sha256, canonical
-from recorder.journal.spool import CANON_TAG, Columns, decode
+from recorder.journal.spool import CANON_TAG, RECORD, Columns, decode
 from recorder.journal.wal import WalCheckpointer
-from recorder.journal.wire import Records, unpack
+from recorder.journal.wire import WIRE_TAG, Records, unpack
 
 __all__ = ["COMMIT_ROWS", "CommitterProcess", "main"]
 
@@ -74,7 +77,6 @@ _CHILD = (
 manager sends to the whole process group: the parent stops it (``Q``, after its last commit), or
 its death does (the life pipe); SIGKILL still ends it."""
 _ACK = struct.Struct("<q32s")
-_LEN = struct.Struct("<I")
 
 
 class CommitterProcess:
@@ -128,14 +130,10 @@ class CommitterProcess:
         """The child's process id."""
         return self.process.pid
 
-    def hand(self, bodies: Sequence[bytes]) -> None:
-        """Hand rows (their spool bodies, in position order) to the child."""
-        parts = [b"R"]
-        pack = _LEN.pack
-        for body in bodies:
-            parts.append(pack(len(body)))
-            parts.append(body)
-        self._send(b"".join(parts))
+    def hand(self, records: bytes) -> None:
+        """Hand rows to the child: spool records (``length u32 | crc32 u32 | body`` …, in
+        position order), as the spool holds them."""
+        self._send(b"R" + records)
 
     def acks(self) -> tuple[int, bytes] | None:
         """The last commit the child reported since the last call, without waiting."""
@@ -294,23 +292,34 @@ class _Chain:
         """Rows handed over and not committed yet: their columns and canonical bytes."""
 
     def take(self, message: bytes) -> None:
-        """Hold the rows of one ``R`` message, checking that they continue the chain."""
+        """Hold the rows of one ``R`` message (spool records), checking that they continue the
+        chain."""
         view, at, end = memoryview(message), 1, len(message)
         held = self.held
         expected = self.position + len(held) + 1
         while at < end:
-            (length,) = _LEN.unpack_from(view, at)
-            at += _LEN.size
+            length, crc = RECORD.unpack_from(view, at)
+            at += RECORD.size
             body = view[at : at + length]
             at += length
+            if zlib.crc32(body) != crc:
+                raise JournalError(
+                    f"journal {self._path}: a row handed over (after row {expected - 1}) fails "
+                    "its CRC; the spool still holds it"
+                )
             if body[:1] == CANON_TAG:
                 canon = bytes(body[1:])
                 columns = decode(canon)
-            else:  # a wire frame: its record is built here
+            elif body[:1] == WIRE_TAG:  # a wire frame: its record is built here
                 position, frame = unpack(body)
                 record = self._records.record(frame)
                 canon = canonical(position, record)
                 columns = (position, *record)
+            else:
+                raise JournalError(
+                    f"journal {self._path}: a row handed over has the unknown spool body tag "
+                    f"{bytes(body[:1])!r} (parent and committer of different recorder versions?)"
+                )
             if columns[0] < expected:
                 continue  # committed already
             if columns[0] != expected:

@@ -146,11 +146,6 @@ class Journal:
         """Append frames; see :class:`~recorder.journal.writer.Appender` for the guarantees."""
         return self._writer().append(records)
 
-    def attach(self, position: int, record: FrameRecord) -> None:
-        """Give a pending :meth:`append_wire` frame its record, built after it moved on (see
-        :meth:`Appender.attach <recorder.journal.writer.Appender.attach>`)."""
-        self._writer().attach(position, record)
-
     def _read_only(self, record: FrameRecord) -> int:
         return self._writer().append_one(record)  # raises: opened read-only
 

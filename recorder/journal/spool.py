@@ -215,6 +215,11 @@ class Spool:
         m[start:body] = RECORD.pack(end - body, zlib.crc32(payload, zlib.crc32(head)))
         self.size = end
 
+    def read(self, start: int, end: int) -> bytes:
+        """A copy of the spool's bytes from ``start`` to ``end`` (whole records)."""
+        assert self._map is not None
+        return self._map[start:end]
+
     def empty(self, anchor: Anchor) -> None:
         """Drop every record (the caller knows all of them are committed, up to ``anchor``)."""
         self._map_put(HEADER.size, _END)  # first: no record is reachable any more

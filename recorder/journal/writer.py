@@ -64,7 +64,7 @@ from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
 from recorder.journal.chain import _CHANNEL, _DIRECTION, _sha256, canonical
 from recorder.journal.committer import CommitterProcess
-from recorder.journal.spool import CANON_CRC, CANON_TAG, RECORD, Spool
+from recorder.journal.spool import CANON_CRC, CANON_TAG, HEADER, RECORD, Spool
 from recorder.journal.wal import WalCheckpointer
 from recorder.journal.wire import WIRE, WIRE_TAG, Records, WireFrame
 
@@ -152,6 +152,10 @@ class Appender:
         self._pending_since = 0.0
         self._spooled_at = 0
         """The spool's size when the batch being committed was taken from ``_pending``."""
+        self._handed_to = HEADER.size
+        """With a committer process: where the spool's records not handed to it yet start."""
+        self._unspooled = False
+        """Rows went around the spool (a bulk append) since the last hand-over."""
         self._committed = head_position
         self._committing = False
         self._failure: BaseException | None = None
@@ -284,20 +288,6 @@ class Appender:
         )  # fmt: skip
         return self.append((self.records.record(frame),))[0]
 
-    def attach(self, position: int, record: FrameRecord) -> None:
-        """Give a pending wire frame (:meth:`append_wire`) its record, built by the caller after
-        the frame moved on (the capture loop reads it for routing anyway): its commit then builds
-        only the canonical bytes (in this process), not the record. ``record`` must be the one
-        the venue's builder makes of the frame (recovery of the spool builds that one). A no-op
-        once the frame is no longer pending."""
-        with self._lock:
-            pending = self._pending
-            for i in range(len(pending) - 1, max(-1, len(pending) - 9), -1):
-                if pending[i][0] == position:
-                    if not pending[i][2]:
-                        pending[i] = (position, record, b"")
-                    return
-
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
         """Append ``records`` in order and return their positions.
 
@@ -316,6 +306,7 @@ class Appender:
             inline = spool is None or len(records) >= SPOOL_BYPASS_ROWS
             if inline:
                 spool = None  # this batch is committed before append returns
+                self._unspooled = self._spool is not None
             parts: list[bytes] = []
             position = first
             record = RECORD.pack
@@ -448,13 +439,16 @@ class Appender:
                 spool = self._spool
                 if spool is not None:
                     self._spooled_at = spool.size
+                handed = b""
+                if committer is not None and batch:
+                    handed = self._hand_over(batch)
             ack = None
             try:
                 if committer is None:
                     self._write(self._chain(batch))
                 elif batch:
                     committer.check()
-                    committer.hand(self._bodies(batch))
+                    committer.hand(handed)
                     ack = committer.acks()
                 else:
                     ack = committer.sync()
@@ -493,8 +487,12 @@ class Appender:
             anchor = (position, digest)
             if position == self._next - 1 and spool.size >= SPOOL_KEEP_BYTES:
                 spool.empty(anchor)
+                self._handed_to = HEADER.size  # everything was handed over, and committed
             elif offset >= SPOOL_COMPACT_BYTES:
                 spool.keep_from(offset, anchor)
+                shift = offset - HEADER.size  # the offsets of what stays move down as much
+                self._handed_to -= shift
+                self._handed = collections.deque((p, o - shift) for p, o in handed)
         except OSError as exc:
             log.warning("journal %s: could not trim the spool (%s); retried later", self._path, exc)
 
@@ -528,24 +526,38 @@ class Appender:
         self._chained = prev
         return rows
 
+    def _hand_over(self, batch: list[Pending]) -> bytes:
+        """The spool records of ``batch`` (every row pending), for the committer process
+        (under the lock: a growing spool is mapped anew). They are the stretch of the spool
+        since the last hand-over, copied as it is: no per-row work here, and the child builds
+        wire frames' records itself, off this process's CPU. Rows that went around the spool
+        get their records made here."""
+        spool = self._spool
+        assert spool is not None
+        start, self._handed_to = self._handed_to, self._spooled_at
+        if self._unspooled:
+            self._unspooled = False
+            return self._records_of(batch)
+        return spool.read(start, self._spooled_at)
+
     @staticmethod
-    def _bodies(batch: list[Pending]) -> list[bytes]:
-        """The rows' spool bodies, for the committer process (it builds wire frames' records
-        itself, off this process's CPU)."""
-        bodies = []
+    def _records_of(batch: list[Pending]) -> bytes:
+        """Spool records (``length | crc32 | body``) of pending rows, made anew."""
+        parts = []
         for position, record, canon in batch:
             if canon:
-                bodies.append(CANON_TAG + canon)
-            elif isinstance(record, FrameRecord):  # attached: the child decodes, not parses
-                bodies.append(CANON_TAG + canonical(position, record))
+                body = CANON_TAG + canon
+            elif isinstance(record, FrameRecord):
+                body = CANON_TAG + canonical(position, record)
             else:
                 session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ = record
-                head = WIRE.pack(
+                body = WIRE.pack(
                     WIRE_TAG, position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
                     _DIRECTION[direction], flags,
-                )  # fmt: skip
-                bodies.append(head + payload)
-        return bodies
+                ) + payload  # fmt: skip
+            parts.append(RECORD.pack(len(body), zlib.crc32(body)))
+            parts.append(body)
+        return b"".join(parts)
 
     def _write(self, batch: list[Row]) -> None:
         insert_frames(self._conn, batch)

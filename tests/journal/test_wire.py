@@ -48,9 +48,7 @@ def _rows(path: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def _write(
-    path: Path, mode: str, *, wire: bool, with_envelopes: bool = False, attach: bool = False
-) -> None:
+def _write(path: Path, mode: str, *, wire: bool, with_envelopes: bool = False) -> None:
     durability, _, committer = mode.partition("+")
     with open_journal(
         path,
@@ -65,28 +63,24 @@ def _write(
             envelope = None
             if with_envelopes and not r.flags & FrameFlag.MALFORMED:
                 envelope = decode(r.payload)
-            position = journal.append_wire(
+            journal.append_wire(
                 sid, r.channel, r.direction, r.wall_ns, r.mono_ns,
                 r.flags & ~FrameFlag.MALFORMED, r.payload, envelope,
             )  # fmt: skip
-            if attach:  # the record built after the frame moved on (the capture loop)
-                journal.attach(position, r)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_wire_frames_make_the_rows_their_records_would(tmp_path: Path, mode: str) -> None:
-    """Same rows, hashes included, whether the record is built up front, at the commit or
-    attached in between; with the decoded envelope or without; flagged frames flagged the same."""
+    """Same rows, hashes included, whether the record is built up front or at the commit; with
+    the decoded envelope or without; flagged frames flagged the same."""
     _write(tmp_path / "records.journal", mode, wire=False)
     _write(tmp_path / "wire.journal", mode, wire=True)
     _write(tmp_path / "envelopes.journal", mode, wire=True, with_envelopes=True)
-    _write(tmp_path / "attached.journal", mode, wire=True, attach=True)
     expected = _rows(tmp_path / "records.journal")
     assert len(expected) == 302
     assert sum(1 for row in expected if row[11] & FrameFlag.MALFORMED) == 2
     assert _rows(tmp_path / "wire.journal") == expected
     assert _rows(tmp_path / "envelopes.journal") == expected
-    assert _rows(tmp_path / "attached.journal") == expected
     with open_journal(tmp_path / "wire.journal", readonly=True) as journal:
         assert verify(journal).ok
 
