@@ -113,19 +113,20 @@ def run(rounds: int, orders: int) -> dict[str, list[list[int]]]:
     samples: dict[str, list[list[int]]] = {mode: [] for mode in (*MODES, RAW, RAW_SAFE)}
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            names = (*MODES, RAW, RAW_SAFE)
             for round_ in range(rounds):
-                for mode in MODES:
+                turn = round_ % len(names)  # each mode in turn first: none always after another
+                for mode in names[turn:] + names[:turn]:
                     path = Path(tmp) / f"{mode}-{round_}.journal"
-                    samples[mode].append(
-                        _session(mode, path, keys[mode], exchange, endpoints, orders)
-                    )
-                samples[RAW].append(_raw_orders(endpoints[0], keys[RAW], exchange.public, orders))
-                samples[RAW_SAFE].append(
-                    _raw_orders(
-                    endpoints[0], keys[RAW_SAFE], exchange.public, orders,
-                        Path(tmp) / f"raw-{round_}.journal",
-                    )
-                )  # fmt: skip
+                    if mode == RAW:
+                        run = _raw_orders(endpoints[0], keys[RAW], exchange.public, orders)
+                    elif mode == RAW_SAFE:
+                        run = _raw_orders(
+                            endpoints[0], keys[RAW_SAFE], exchange.public, orders, path
+                        )
+                    else:
+                        run = _session(mode, path, keys[mode], exchange, endpoints, orders)
+                    samples[mode].append(run)
     finally:
         child.stdin.close()
         child.wait(10)
@@ -303,7 +304,8 @@ def main() -> None:
             f"{rounds} interleaved rounds x {orders} IOC orders per mode "
             f"({len(base)} samples each); microseconds. *Added at p50*: the p50 of all of a"
             " mode's samples against the baseline's; *per round*: the same taken round by round"
-            " (each round runs every mode once, back to back), its median and its range, which"
+            " (each round runs every mode once, back to back, a different mode first each"
+            " round), its median and its range, which"
             " show how far the machine's noise moves one round's figure.",
             "",
             table(
@@ -325,7 +327,7 @@ def main() -> None:
             " before its dispatch. `strict` commits and fsyncs each; `safe` copies each, as it"
             " came (bytes and clocks: `append_wire`; its row is built at the commit), into the"
             " memory map of the journal's spool and commits the spool to SQLite at the I/O"
-            " thread's idle moments, every 512 frames or 50 ms; `fast` only queues them"
+            " thread's idle moments, every 512 frames or 30 ms; `fast` only queues them"
             " (committed within `fast_flush_ms` by a flusher thread).",
         ]
     )

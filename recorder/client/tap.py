@@ -6,7 +6,7 @@
 ledger. With ``journal=None`` (benchmarks' baseline) it journals nothing and costs nothing.
 
 In ``strict`` mode :meth:`Tap.frame` returns after the row is committed; in ``safe`` mode after
-it is in the journal's spool (it survives ``kill -9``; committed within 50 ms); in
+it is in the journal's spool (it survives ``kill -9``; committed within 30 ms); in
 ``fast`` mode after it is queued (committed within ``fast_flush_ms``).
 """
 
@@ -24,10 +24,11 @@ Envelope = pb.Envelope
 
 VENUE = "lx1"
 COMMIT_ROWS = 512
-COMMIT_AGE_S = 0.05
+COMMIT_AGE_S = 0.03
 """At its idle moments the I/O thread commits the spool once this many frames wait or the
-oldest has waited this long (the journal's flusher commits what waits 4 times ``safe_commit_ms``
-first). Rare commits keep them off the round trips: one order at a time, committing every 32
+oldest has waited this long: rarely, and before the journal's flusher would (it commits what
+waits 4 times ``safe_commit_ms``, 40 ms at the default, in its own thread, beside this one for
+the GIL). Rare commits keep them off the round trips: one order at a time, committing every 32
 frames or 5 ms added ~45 µs at p50 over every 50 ms (a commit of a few frames costs nearly what
 one of hundreds does, and its CPU, on two cores shared with the exchange and ZeroMQ's I/O
 threads, lands on the round trips of the moment). The frames are safe in the spool from their
