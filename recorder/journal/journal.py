@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import apsw
 
 from recorder import __version__
-from recorder.core.frames import Channel, Direction, Frame, FrameRecord
+from recorder.core.frames import Channel, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
 from recorder.journal import guard, migrate
 from recorder.journal.committer import CommitterProcess
@@ -116,7 +116,9 @@ class Journal:
         self._writer_conn = writer_conn
         self._appender = appender
         self.append_one = self._read_only if appender is None else appender.append_one
-        self.append_wire = self._read_only_wire if appender is None else appender.append_wire
+        self.append_wire = (
+            cast(AppendWire, self._read_only_wire) if appender is None else appender.append_wire
+        )
         self._lock = lock
         self._closed = False
 
@@ -149,20 +151,8 @@ class Journal:
     def _read_only(self, record: FrameRecord) -> int:
         return self._writer().append_one(record)  # raises: opened read-only
 
-    def _read_only_wire(
-        self,
-        session_id: int,
-        channel: Channel,
-        direction: Direction,
-        wall_ns: int,
-        mono_ns: int,
-        flags: int,
-        payload: bytes,
-        envelope: object = None,
-    ) -> int:
-        return self._writer().append_wire(  # raises: opened read-only
-            session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope
-        )
+    def _read_only_wire(self, *frame: object) -> int:
+        return self._writer().append_wire(*frame)  # type: ignore[arg-type]  # raises: read-only
 
     def flush(self) -> None:
         """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""

@@ -209,27 +209,33 @@ class Appender:
         """:meth:`append` of one record (the SDK's common case), without building lists."""
         if self._deferred and self._spool is not None:
             with self._lock:
-                if (
-                    self._failure is None
-                    and not self._closed
-                    and len(self._pending) + 1 < self._fast_batch
-                ):
+                if self._takes_one():
                     position = self._next
                     canon = canonical(position, record)
                     try:
                         self._spool.write_one(canon)
                     except OSError as exc:
                         raise self._stopped_by(exc, position) from exc
-                    pending = self._pending
-                    if not pending:
-                        self._pending_since = time.monotonic()
-                    pending.append((position, record, canon))
-                    self._next = position + 1
-                    self._quiet = False
-                    if self._parked:
-                        self._tick.notify()
+                    self._enqueue((position, record, canon))
                     return position
         return self.append((record,))[0]
+
+    def _takes_one(self) -> bool:
+        """One more row may join the pending ones without a commit first (under the lock)."""
+        return (
+            self._failure is None and not self._closed and len(self._pending) + 1 < self._fast_batch
+        )
+
+    def _enqueue(self, pending: Pending) -> None:
+        """One spooled (or, in ``fast``, queued) row joins the pending ones (under the lock)."""
+        rows = self._pending
+        if not rows:
+            self._pending_since = time.monotonic()
+        rows.append(pending)
+        self._next = pending[0] + 1
+        self._quiet = False
+        if self._parked:
+            self._tick.notify()
 
     def append_wire(
         self,
@@ -250,11 +256,7 @@ class Appender:
         is built now and appended."""
         if self._deferred:
             with self._lock:
-                if (
-                    self._failure is None
-                    and not self._closed
-                    and len(self._pending) + 1 < self._fast_batch
-                ):
+                if self._takes_one():
                     position = self._next
                     spool = self._spool
                     try:
@@ -265,10 +267,7 @@ class Appender:
                             )  # fmt: skip
                     except OSError as exc:
                         raise self._stopped_by(exc, position) from exc
-                    pending = self._pending
-                    if not pending:
-                        self._pending_since = time.monotonic()
-                    pending.append(
+                    self._enqueue(
                         (
                             position,
                             (session_id, channel, direction, wall_ns, mono_ns, flags, payload,
@@ -276,10 +275,6 @@ class Appender:
                             b"",
                         )
                     )  # fmt: skip
-                    self._next = position + 1
-                    self._quiet = False
-                    if self._parked:
-                        self._tick.notify()
                     return position
         if self._failure is not None or self._closed:
             self._check_usable()  # raises, as append would

@@ -14,7 +14,7 @@ import apsw
 import pytest
 
 from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
-from recorder.errors import JournalClosedError, UnknownVenueError
+from recorder.errors import JournalAccessError, JournalClosedError, UnknownVenueError
 from recorder.journal import open_journal
 from recorder.journal.chain import canonical
 from recorder.journal.spool import HEADER, MAGIC_V1, RECORD, spool_path
@@ -149,3 +149,13 @@ def test_a_wire_frame_of_a_venue_without_a_reader_fails_loudly(tmp_path: Path) -
             journal.flush()  # the commit built its record, and stopped the appender
         with pytest.raises(JournalClosedError):
             journal.append_wire(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"y")
+
+
+def test_a_journal_opened_read_only_refuses_wire_frames(tmp_path: Path) -> None:
+    path = tmp_path / "ro.journal"
+    open_journal(path).close()
+    with (
+        open_journal(path, readonly=True) as journal,
+        pytest.raises(JournalAccessError, match="read-only"),
+    ):
+        journal.append_wire(1, Channel.ORDER, Direction.IN, 1, 2, 0, b"x")
