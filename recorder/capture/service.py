@@ -341,7 +341,7 @@ class CaptureService:
         else:
             data, flags = frame.bytes, 0
         sid = self.session_id
-        self.journal.append_wire(sid, _ORDER, _OUT, _time_ns(), _monotonic_ns(), flags, data)
+        self.journal.append_wire(sid, _ORDER, _OUT, _time_ns(), _monotonic_ns(), flags, data, None)
         self.to_exchange += 1  # rule 1: journaled (as it came: read when committed), then sent
         if flags and 0 in parts:
             self._dealer.send_multipart(parts[0])
@@ -363,7 +363,7 @@ class CaptureService:
         data, flags = (frame.bytes, 0) if not frame.more else joined(dealer, frame, parts, 0)
         record = record_of(data, self.session_id, _ORDER, _IN, flags)  # routing reads it
         position = self.journal.append_wire(  # rule 1; as it came: its row is built off the path
-            record.session_id, _ORDER, _IN, record.wall_ns, record.mono_ns, flags, data
+            record.session_id, _ORDER, _IN, record.wall_ns, record.mono_ns, flags, data, None
         )
         self.from_exchange += 1
         self._forward_orders([record], [position], parts, 0, 1)

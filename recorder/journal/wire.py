@@ -25,7 +25,6 @@ record built up front would have written, hash included.
 from __future__ import annotations
 
 import struct
-from typing import Protocol
 
 import apsw
 
@@ -33,27 +32,11 @@ from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.errors import JournalError
 from recorder.venues import RECORD_BUILDERS, RecordBuilder, record_builder
 
-__all__ = ["WIRE", "WIRE_TAG", "AppendWire", "Records", "WireFrame", "unpack"]
+__all__ = ["WIRE", "WIRE_TAG", "Records", "WireFrame", "unpack"]
 
 WireFrame = tuple[int, Channel, Direction, int, int, int, bytes, object]
 """``(session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope)``: a frame as a
 writer saw it; ``envelope`` is the frame decoded (or None), for a commit in this process."""
-
-
-class AppendWire(Protocol):
-    """:meth:`Journal.append_wire <recorder.journal.Journal.append_wire>`."""
-
-    def __call__(
-        self,
-        session_id: int,
-        channel: Channel,
-        direction: Direction,
-        wall_ns: int,
-        mono_ns: int,
-        flags: int,
-        payload: bytes,
-        envelope: object = None,
-    ) -> int: ...
 
 
 WIRE_TAG = b"W"

@@ -9,30 +9,19 @@ columns — run, seq, mid, kind — when they are committed, from their venue's 
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from collections.abc import Callable
 
-from recorder.core.frames import Channel, Direction, FrameRecord
+from recorder.core.frames import FrameRecord
 from recorder.errors import UnknownVenueError
 
 __all__ = ["RECORD_BUILDERS", "RecordBuilder", "UnknownVenueError", "record_builder"]
 
 
-class RecordBuilder(Protocol):
-    """A venue's frame bytes to a journal record (``recorder.venues.lx.records.to_record``):
-    never refuses a frame, flags what it cannot read."""
-
-    def __call__(
-        self,
-        payload: bytes,
-        *,
-        session_id: int,
-        channel: Channel,
-        direction: Direction,
-        wall_ns: int,
-        mono_ns: int,
-        flags: int = 0,
-        envelope: object = None,
-    ) -> FrameRecord: ...
+RecordBuilder = Callable[..., FrameRecord]
+"""A venue's frame bytes to a journal record, called as
+:func:`recorder.venues.lx.records.to_record` is (``payload`` and the keywords ``session_id``,
+``channel``, ``direction``, ``wall_ns``, ``mono_ns``, ``flags``, ``envelope``): it never refuses a
+frame and flags what it cannot read."""
 
 
 RECORD_BUILDERS = {"lx1": "recorder.venues.lx.records:to_record"}

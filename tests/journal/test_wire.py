@@ -19,6 +19,7 @@ from recorder.journal import open_journal
 from recorder.journal.chain import canonical
 from recorder.journal.spool import HEADER, MAGIC_V1, RECORD, spool_path
 from recorder.journal.verify import verify
+from recorder.venues import record_builder
 from recorder.venues.lx.codec import decode
 from recorder.venues.lx.records import to_record
 from recorder.venues.lx.samples import sample_records
@@ -159,3 +160,11 @@ def test_a_journal_opened_read_only_refuses_wire_frames(tmp_path: Path) -> None:
         pytest.raises(JournalAccessError, match="read-only"),
     ):
         journal.append_wire(1, Channel.ORDER, Direction.IN, 1, 2, 0, b"x")
+
+
+def test_the_venue_registry_reads_lx1_frames_with_to_record() -> None:
+    """What a session's venue name resolves to: the builder every LX/1 writer uses up front, so
+    a row built at the commit is the row built before it."""
+    assert record_builder("lx1") is to_record
+    with pytest.raises(UnknownVenueError, match="'lx2' is not one this recorder reads"):
+        record_builder("lx2")
