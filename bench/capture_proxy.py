@@ -187,7 +187,7 @@ def journaling_floor(
     committer: str,
 ) -> None:
     """The simple proxy's loop with what journaling adds and nothing else: each frame appended
-    to a journal as it came (the service's mode and committer; ``append_wire``, as the service
+    to a journal as it came (the service's mode and committer; ``append_wires``, as the service
     journals a round trip's frames) before it is forwarded, the spool handed on as the service
     does after each wake-up; no parsing, no routing (one bot), no sequencing, no gap filling.
     The least any proxy that journals every frame before forwarding it adds on this machine."""
@@ -202,7 +202,7 @@ def journaling_floor(
         committer=committer,  # type: ignore[arg-type]
     )
     sid = journal.start_session(venue="lx1", capture_point="bench-floor")
-    append, commit = journal.append_wire, journal.commit_pending
+    append, commit = journal.append_wires, journal.commit_pending
     order, bot_to_exchange, exchange_to_bot = Channel.ORDER, Direction.OUT, Direction.IN
     wall, mono = time.time_ns, time.monotonic_ns
     rid = b""
@@ -210,11 +210,11 @@ def journaling_floor(
         for sock, _ in poller.poll():
             if sock is front:
                 rid, data = front.recv_multipart()
-                append(sid, order, bot_to_exchange, wall(), mono(), 0, data)
+                append(((sid, order, bot_to_exchange, wall(), mono(), 0, data, None),))
                 back.send(data)
             else:
                 data = back.recv()
-                append(sid, order, exchange_to_bot, wall(), mono(), 0, data)
+                append(((sid, order, exchange_to_bot, wall(), mono(), 0, data, None),))
                 front.send_multipart([rid, data])
         commit(COMMIT_ROWS, COMMIT_AGE_S)
 
@@ -341,7 +341,7 @@ def busy_cores() -> float | None:
 
 
 def single_appends(folder: str, durability: str, n: int = 2000) -> float:
-    """p50 µs of ``Journal.append_wire`` of one frame (a request's size) in ``durability``
+    """p50 µs of ``Journal.append_wires`` of one frame (a request's size) in ``durability``
     mode: what each direction of a round trip pays before it may be forwarded."""
     from recorder.core.frames import Channel, Direction
     from recorder.journal import open_journal
@@ -351,10 +351,10 @@ def single_appends(folder: str, durability: str, n: int = 2000) -> float:
         sid = journal.start_session(venue="lx1", capture_point="bench")
         times = []
         clock = time.perf_counter_ns
-        append, order, out = journal.append_wire, Channel.ORDER, Direction.OUT
+        append, order, out = journal.append_wires, Channel.ORDER, Direction.OUT
         for data in requests(n):
             t0 = clock()
-            append(sid, order, out, time.time_ns(), time.monotonic_ns(), 0, data)
+            append(((sid, order, out, time.time_ns(), time.monotonic_ns(), 0, data, None),))
             times.append((clock() - t0) / 1000)
     times.sort()
     return pct(times[n // 4 :], 0.5)  # the first quarter warms the file up
@@ -581,7 +581,7 @@ def report(
             f" `{args.durability}` every frame is journaled before it is forwarded, so one round"
             " trip at a time pays two single-frame appends, one per direction (in `safe` a copy"
             " of the frame as it came, bytes and clocks, into the memory map of the journal's"
-            " spool, `append_wire`; after forwarding, 1,024 frames or 100 ms at a time, the loop"
+            " spool, `append_wires`; after forwarding, 1,024 frames or 100 ms at a time, the loop"
             " hands the spool's rows to the journal's committer process, which commits them to"
             " SQLite); under load one append covers every frame drained in a wake-up, both"
             " directions."

@@ -196,9 +196,9 @@ def _raw_orders(
 
     def frame(data: bytes, direction: Direction, envelope: pb.Envelope) -> None:
         if journaled is not None:  # as the tap journals it: as it came, with its envelope
-            journaled.append_wire(
-                session, Channel.ORDER, direction, time.time_ns(), time.monotonic_ns(), 0, data,
-                envelope,
+            journaled.append_wires(
+                ((session, Channel.ORDER, direction, time.time_ns(), time.monotonic_ns(), 0, data,
+                  envelope),)
             )  # fmt: skip
 
     def receive() -> pb.Envelope:
@@ -325,7 +325,7 @@ def main() -> None:
             "",
             "Each round trip carries two journal appends: the request before the send, the ACK"
             " before its dispatch. `strict` commits and fsyncs each; `safe` copies each, as it"
-            " came (bytes and clocks: `append_wire`; its row is built at the commit), into the"
+            " came (bytes and clocks: `append_wires`; its row is built at the commit), into the"
             " memory map of the journal's spool and commits the spool to SQLite at the I/O"
             " thread's idle moments, every 512 frames or 30 ms; `fast` only queues them"
             " (committed within `fast_flush_ms` by a flusher thread).",

@@ -8,7 +8,7 @@ key pair. One thread (the *loop*) owns every socket and the journal's appender.
 The hot path, per wake-up: drain every readable traffic socket (one message each first, then
 up to :data:`~recorder.capture.intake.BURST` more; a wake-up with one socket readable, the
 bot's or the exchange's order socket, takes its first message through a shorter path, which
-journals it as it came — ``append_wire``, its row built when it is committed — and learns what
+journals it as it came — ``append_wires``, its row built when it is committed — and learns what
 routing needs of a request only once it is sent; one
 :class:`~recorder.core.frames.FrameRecord` per message: :mod:`recorder.capture.intake`), append
 everything drained, both directions, to the journal in one call — in ``strict`` the append returns
@@ -341,7 +341,9 @@ class CaptureService:
         else:
             data, flags = frame.bytes, 0
         sid = self.session_id
-        self.journal.append_wire(sid, _ORDER, _OUT, _time_ns(), _monotonic_ns(), flags, data, None)
+        self.journal.append_wires(
+            ((sid, _ORDER, _OUT, _time_ns(), _monotonic_ns(), flags, data, None),)
+        )
         self.to_exchange += 1  # rule 1: journaled (as it came: read when committed), then sent
         if flags and 0 in parts:
             self._dealer.send_multipart(parts[0])
@@ -362,8 +364,8 @@ class CaptureService:
         parts: Parts = {}
         data, flags = (frame.bytes, 0) if not frame.more else joined(dealer, frame, parts, 0)
         record = record_of(data, self.session_id, _ORDER, _IN, flags)  # routing reads it
-        position = self.journal.append_wire(  # rule 1; as it came: its row is built off the path
-            record.session_id, _ORDER, _IN, record.wall_ns, record.mono_ns, flags, data, None
+        position = self.journal.append_wires(  # rule 1; as it came: its row is built off the path
+            ((record.session_id, _ORDER, _IN, record.wall_ns, record.mono_ns, flags, data, None),)
         )
         self.from_exchange += 1
         self._forward_orders([record], [position], parts, 0, 1)

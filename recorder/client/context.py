@@ -523,12 +523,13 @@ class Context:
             for channel, burst in bursts
             for data, flags, envelope, _ in burst
         ]
-        journaled = iter(self.tap.frames(frames))
-        apply = self.reconciler.apply if self.tap.enabled else None
+        first, journaled = self.tap.frames(frames)
+        apply = self.reconciler.apply if journaled else None
+        positions = enumerate(journaled, first)
         for channel, burst in bursts:
             for data, _, envelope, error in burst:
                 if apply is not None:  # queued for the local state before its handler runs
-                    apply(*next(journaled))
+                    apply(*next(positions))
                 if error is not None or envelope is None:
                     assert error is not None
                     self._guard("", self.processor.handle_protocol_error, data, error)

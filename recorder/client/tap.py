@@ -34,6 +34,7 @@ one of hundreds does, and its CPU, on two cores shared with the exchange and Zer
 threads, lands on the round trips of the moment). The frames are safe in the spool from their
 append; the commit makes them visible to other readers."""
 CAPTURE_POINT = "sdk"
+_IN = Direction.IN
 
 
 class Tap:
@@ -85,7 +86,7 @@ class Tap:
         journal; its position is then :attr:`last_position`). ``envelope``: the frame decoded,
         when the caller has it (its commit then reads the metadata from it, not the bytes).
 
-        The frame is appended as it came (``append_wire``): its metadata is read when it is
+        The frame is appended as it came (``append_wires``): its metadata is read when it is
         committed, off the frame's path. Malformed bytes are journaled too, flagged; this never
         refuses a frame.
         """
@@ -96,25 +97,26 @@ class Tap:
             self.session_id, channel, direction, time.time_ns(), time.monotonic_ns(), flags,
             data, envelope,
         )  # fmt: skip
-        self.last_position = journal.append_wire(*frame)
+        self.last_position = journal.append_wires((frame,))
         return frame
 
     def frames(
         self, batch: list[tuple[bytes, int, Channel, Envelope | None]]
-    ) -> list[tuple[int, WireFrame]]:
-        """Journal inbound frames ``(data, flags, channel, envelope or None)`` one by one;
-        returns ``(position, frame)`` per frame (empty without a journal)."""
+    ) -> tuple[int, list[WireFrame]]:
+        """Journal inbound frames ``(data, flags, channel, envelope or None)`` in one append;
+        returns the first one's position and the frames as journaled (the others' positions
+        follow it; ``(0, [])`` without a journal)."""
         journal = self.journal
         if journal is None or not batch:
-            return []
-        append, session = journal.append_wire, self.session_id
-        wall, mono, inbound = time.time_ns(), time.monotonic_ns(), Direction.IN
-        out: list[tuple[int, WireFrame]] = []
-        for data, flags, channel, envelope in batch:
-            frame: WireFrame = (session, channel, inbound, wall, mono, flags, data, envelope)
-            out.append((append(*frame), frame))
-        self.last_position = out[-1][0]
-        return out
+            return 0, []
+        session, wall, mono, inbound = self.session_id, time.time_ns(), time.monotonic_ns(), _IN
+        frames: list[WireFrame] = [
+            (session, channel, inbound, wall, mono, flags, data, envelope)
+            for data, flags, channel, envelope in batch
+        ]
+        first = journal.append_wires(frames)
+        self.last_position = first + len(frames) - 1
+        return first, frames
 
     def correction(self, payload: bytes, run_id: str, mid: str) -> tuple[int, FrameRecord] | None:
         """Journal one correction row (docs/protocol.md, "Recorder decisions"): a new inbound

@@ -20,12 +20,13 @@ from typing import IO, Any, Literal
 import apsw
 
 from recorder import __version__
-from recorder.core.frames import Channel, Direction, Frame, FrameRecord
+from recorder.core.frames import Channel, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
 from recorder.journal import guard, migrate
 from recorder.journal.committer import CommitterProcess
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.spool import Spool, recover, spool_path, stale
+from recorder.journal.wire import WireFrame
 from recorder.journal.writer import Appender, Durability, insert_frames
 
 Committer = Literal["inline", "process"]
@@ -94,12 +95,12 @@ class Journal:
     append_one: Callable[[FrameRecord], int]
     """Append one frame and return its position: the appender's own method, bound when the
     journal opens (a call per frame, with no call in between)."""
-    append_wire: Callable[[int, Channel, Direction, int, int, int, bytes, object], int]
-    """``append_wire(session_id, channel, direction, wall_ns, mono_ns, flags, payload,
-    envelope)``: append one frame as it came off the wire and return its position; its
-    record (run, seq, mid, kind) is built when it is committed, off the frame's path
-    (:mod:`recorder.journal.wire`). The SDK's and the capture loop's call per frame; bound like
-    :attr:`append_one`."""
+    append_wires: Callable[[Sequence[WireFrame]], int]
+    """``append_wires(frames)``: append frames as they came off the wire, each ``(session_id,
+    channel, direction, wall_ns, mono_ns, flags, payload, envelope)``, and return the first
+    one's position (the others follow); their records (run, seq, mid, kind) are built when
+    they are committed, off the frames' path (:mod:`recorder.journal.wire`). The SDK's and the
+    capture loop's call per burst; bound like :attr:`append_one`."""
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class Journal:
         self._writer_conn = writer_conn
         self._appender = appender
         self.append_one = self._read_only if appender is None else appender.append_one
-        self.append_wire = self._read_only_wire if appender is None else appender.append_wire
+        self.append_wires = self._read_only_wires if appender is None else appender.append_wires
         self._lock = lock
         self._closed = False
 
@@ -148,8 +149,8 @@ class Journal:
     def _read_only(self, record: FrameRecord) -> int:
         return self._writer().append_one(record)  # raises: opened read-only
 
-    def _read_only_wire(self, *frame: Any) -> int:
-        return self._writer().append_wire(*frame)  # raises: opened read-only
+    def _read_only_wires(self, frames: Sequence[WireFrame]) -> int:
+        return self._writer().append_wires(frames)  # raises: opened read-only
 
     def flush(self) -> None:
         """Commit everything appended so far (``safe`` and ``fast``: wait for it)."""

@@ -51,15 +51,25 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import apsw
 
 from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, GENESIS, _sha256, canonical
-from recorder.journal.wire import WIRE, WIRE_TAG, Records, unpack
+from recorder.journal.wire import WIRE, WIRE_TAG, Records, WireFrame, unpack
 
-__all__ = ["HEADER", "RECORD", "Spool", "SpoolRecovery", "header", "recover", "spool_path", "stale"]
+__all__ = [
+    "HEADER",
+    "RECORD",
+    "Spool",
+    "SpoolRecovery",
+    "header",
+    "recover",
+    "spool_path",
+    "stale",
+    "wire_records",
+]
 
 log = logging.getLogger("recorder.journal")
 
@@ -159,12 +169,13 @@ class Spool:
         ``data`` that recovery would read (it was never acknowledged)."""
         start = self.size
         end = start + len(data)
-        self._reserve(end + RECORD.size)
+        if end + RECORD.size > self._capacity:
+            self._reserve(end + RECORD.size)
         m = self._map
         assert m is not None
         m[end : end + RECORD.size] = _END
-        m[start + RECORD.size : end] = memoryview(data)[RECORD.size :]
-        m[start : start + RECORD.size] = memoryview(data)[: RECORD.size]
+        m[start + RECORD.size : end] = data[RECORD.size :]
+        m[start : start + RECORD.size] = data[: RECORD.size]
         self.size = end
 
     def write_one(self, canon: bytes) -> None:
@@ -185,35 +196,10 @@ class Spool:
         m[start:body] = RECORD.pack(end - body, zlib.crc32(canon, CANON_CRC))
         self.size = end
 
-    def write_wire(
-        self,
-        position: int,
-        session_id: int,
-        wall_ns: int,
-        mono_ns: int,
-        channel: int,
-        direction: int,
-        flags: int,
-        payload: bytes,
-    ) -> None:
-        """:meth:`write_one` of a wire frame (:mod:`recorder.journal.wire`; ``channel`` and
-        ``direction`` as their codes): its head and payload as they are, nothing built."""
-        start = self.size
-        body = start + RECORD.size
-        head_end = body + WIRE.size
-        end = head_end + len(payload)
-        if end + RECORD.size > self._capacity:
-            self._reserve(end + RECORD.size)
-        m = self._map
-        assert m is not None
-        head = WIRE.pack(
-            WIRE_TAG, position, session_id, wall_ns, mono_ns, channel, direction, flags
-        )
-        m[end : end + RECORD.size] = _END
-        m[body:head_end] = head
-        m[head_end:end] = payload
-        m[start:body] = RECORD.pack(end - body, zlib.crc32(payload, zlib.crc32(head)))
-        self.size = end
+    def write_wires(self, position: int, frames: Sequence[WireFrame]) -> None:
+        """:meth:`write` of wire frames (:mod:`recorder.journal.wire`), the first at
+        ``position``: each one's head and payload as they are, nothing built."""
+        self.write(wire_records(position, frames))
 
     def read(self, start: int, end: int) -> bytes:
         """A copy of the spool's bytes from ``start`` to ``end`` (whole records)."""
@@ -259,6 +245,20 @@ class Spool:
         self._close_file()
         if remove:
             self.path.unlink(missing_ok=True)
+
+
+def wire_records(position: int, frames: Iterable[WireFrame]) -> bytes:
+    """Spool records (``length | crc32 | body``) of wire frames, the first at ``position``."""
+    parts: list[bytes] = []
+    pack, prefix, crc, tag = WIRE.pack, RECORD.pack, zlib.crc32, WIRE_TAG
+    for session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ in frames:
+        head = pack(
+            tag, position, session_id, wall_ns, mono_ns, _CHANNEL[channel], _DIRECTION[direction],
+            flags,
+        )  # fmt: skip
+        parts += (prefix(len(head) + len(payload), crc(payload, crc(head))), head, payload)
+        position += 1
+    return b"".join(parts)
 
 
 def header(anchor: Anchor) -> bytes:

@@ -12,7 +12,7 @@ its bytes, its clocks, where it was seen. So a writer may hand the journal a *wi
 
     (session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope)
 
-(:meth:`Journal.append_wire <recorder.journal.Journal.append_wire>`): in ``safe`` mode it is
+(:meth:`Journal.append_wires <recorder.journal.Journal.append_wires>`): in ``safe`` mode it is
 copied into the spool as it is (:data:`WIRE` then the payload, in the spool record's body:
 :mod:`recorder.journal.spool`), and its record — run, seq, mid, kind, is_replay — is built when
 it is committed, by the venue's record builder of its session (:class:`Records`): in this

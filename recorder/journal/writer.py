@@ -56,17 +56,18 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Any, Literal, cast
 
 import apsw
 
-from recorder.core.frames import Channel, Direction, FrameRecord
+from recorder.core.frames import FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
-from recorder.journal.chain import _CHANNEL, _DIRECTION, _sha256, canonical
+from recorder.journal.chain import _sha256, canonical
 from recorder.journal.committer import CommitterProcess
-from recorder.journal.spool import CANON_CRC, CANON_TAG, HEADER, RECORD, Spool
+from recorder.journal.spool import CANON_CRC, CANON_TAG, HEADER, RECORD, Spool, wire_records
 from recorder.journal.wal import WalCheckpointer
-from recorder.journal.wire import WIRE, WIRE_TAG, Records, WireFrame
+from recorder.journal.wire import Records, WireFrame
 
 log = logging.getLogger("recorder.journal")
 
@@ -140,7 +141,7 @@ class Appender:
         self._conn = conn
         self._path = path
         self.records = Records(conn, path)
-        """Builds the records of wire frames (:meth:`append_wire`), by their session's venue."""
+        """Builds the records of wire frames (:meth:`append_wires`), by their session's venue."""
         self.durability: Durability = durability
         self._spool = spool
         self._deferred = durability == "fast" or spool is not None
@@ -215,7 +216,7 @@ class Appender:
                     try:
                         self._spool.write_one(canon)
                     except OSError as exc:
-                        raise self._stopped_by(exc, position) from exc
+                        raise self._stopped_by(exc, position, position) from exc
                     self._enqueue((position, record, canon))
                     return position
         return self.append((record,))[0]
@@ -237,51 +238,51 @@ class Appender:
         if self._parked:
             self._tick.notify()
 
-    def append_wire(
-        self,
-        session_id: int,
-        channel: Channel,
-        direction: Direction,
-        wall_ns: int,
-        mono_ns: int,
-        flags: int,
-        payload: bytes,
-        envelope: object = None,
-    ) -> int:
-        """:meth:`append_one` of a frame as it came off the wire (:mod:`recorder.journal.wire`):
-        in ``safe`` mode its bytes and clocks go into the spool as they are, and in ``safe`` and
-        ``fast`` its record is built when it is committed (``envelope``, the frame decoded if
-        the caller has it, spares that commit the parse). The row is the one ``append_one`` of
-        the record would write. In ``strict`` (and past ``fast_batch`` pending rows) the record
-        is built now and appended."""
+    def append_wires(self, frames: Sequence[WireFrame]) -> int:
+        """Append frames as they came off the wire (:mod:`recorder.journal.wire`) and return the
+        first one's position (the others follow it, in order): in ``safe`` mode their bytes and
+        clocks go into the spool as they are, and in ``safe`` and ``fast`` their records are
+        built when they are committed (a frame's ``envelope``, the frame decoded if the caller
+        has it, spares that commit the parse). The rows are the ones ``append_one`` of the
+        records would write. In ``strict`` (and past ``fast_batch`` pending rows) the records
+        are built now and appended.
+
+        One lock, one copy into the spool and no tuple rebuilt, whatever the count: the SDK's
+        and the capture loop's call per burst, whose cost after a wake-up is its frames' path."""
+        count = len(frames)
         if self._deferred:
             with self._lock:
-                if self._takes_one():
-                    position = self._next
+                rows = self._pending
+                if (
+                    self._failure is None
+                    and not self._closed
+                    and len(rows) + count < self._fast_batch
+                    and count
+                ):
+                    first = self._next
                     spool = self._spool
-                    try:
-                        if spool is not None:
-                            spool.write_wire(
-                                position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
-                                _DIRECTION[direction], flags, payload,
-                            )  # fmt: skip
-                    except OSError as exc:
-                        raise self._stopped_by(exc, position) from exc
-                    self._enqueue(
-                        (
-                            position,
-                            (session_id, channel, direction, wall_ns, mono_ns, flags, payload,
-                             envelope),
-                            b"",
-                        )
-                    )  # fmt: skip
-                    return position
+                    if spool is not None:
+                        try:
+                            spool.write_wires(first, frames)
+                        except OSError as exc:
+                            raise self._stopped_by(exc, first, first + count - 1) from exc
+                    if not rows:
+                        self._pending_since = time.monotonic()
+                    if count == 1:
+                        rows.append((first, frames[0], b""))
+                    else:
+                        rows += zip(range(first, first + count), frames, repeat(b""))
+                    self._next = first + count
+                    self._quiet = False
+                    if self._parked:
+                        self._tick.notify()
+                    return first
         if self._failure is not None or self._closed:
             self._check_usable()  # raises, as append would
-        frame: WireFrame = (
-            session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope
-        )  # fmt: skip
-        return self.append((self.records.record(frame),))[0]
+        if not count:
+            return self._next
+        build = self.records.record
+        return self.append([build(frame) for frame in frames])[0]
 
     def append(self, records: Sequence[FrameRecord]) -> list[int]:
         """Append ``records`` in order and return their positions.
@@ -545,11 +546,8 @@ class Appender:
             elif isinstance(record, FrameRecord):
                 body = CANON_TAG + canonical(position, record)
             else:
-                session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ = record
-                body = WIRE.pack(
-                    WIRE_TAG, position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
-                    _DIRECTION[direction], flags,
-                ) + payload  # fmt: skip
+                parts.append(wire_records(position, (record,)))
+                continue
             parts.append(RECORD.pack(len(body), zlib.crc32(body)))
             parts.append(body)
         return b"".join(parts)
@@ -591,10 +589,10 @@ class Appender:
             return JournalError(f"journal {self._path}: {exc} — capture stopped. {where}.")
         return JournalError(f"journal {self._path}: {exc!r} — capture stopped. {where}.")
 
-    def _stopped_by(self, exc: OSError, position: int) -> JournalError:
-        """A one-frame spool write failed (under the lock): the appender stops; the error to
-        raise."""
-        error = self._spool_error(exc, position, position)
+    def _stopped_by(self, exc: OSError, first: int, last: int) -> JournalError:
+        """A spool write of the frames ``first..last`` failed (under the lock): the appender
+        stops; the error to raise."""
+        error = self._spool_error(exc, first, last)
         self._failure = error
         self._failure_raised = True
         self._cond.notify_all()

@@ -1,7 +1,7 @@
 """The venue protocols the recorder speaks, and what the journal needs of each.
 
 A journal session names its venue (``sessions.venue``). Frames journaled as they came off the
-wire (:meth:`Journal.append_wire <recorder.journal.Journal.append_wire>`) get their metadata
+wire (:meth:`Journal.append_wires <recorder.journal.Journal.append_wires>`) get their metadata
 columns — run, seq, mid, kind — when they are committed, from their venue's record builder:
 :func:`record_builder`. Each later venue adds its builder here.
 """

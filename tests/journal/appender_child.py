@@ -3,8 +3,8 @@
 Usage: python appender_child.py JOURNAL DURABILITY BATCH
 Prints ``position sha256(payload)`` after each append returns (i.e. when the journal promised it).
 DURABILITY ``safe+process``: ``safe`` with a committer process, whose pid is printed first
-(``committer PID``); a ``:wire`` suffix appends each frame as it came off the wire
-(``append_wire``, one at a time, as the SDK and the capture loop do; BATCH is then ignored).
+(``committer PID``); a ``:wire`` suffix appends the frames as they came off the wire
+(``append_wires``, BATCH at a time, as the SDK and the capture loop do).
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ def main() -> None:
     out = sys.stdout
     if committer:
         out.write(f"committer {journal.committer_pid}\n")
-    if how == "wire":
-        for r in records:
-            position = journal.append_wire(
-                sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload
-            )
-            out.write(f"{position} {hashlib.sha256(r.payload).hexdigest()}\n")
-            out.flush()
-    for i in range(0, len(records) if how != "wire" else 0, batch):
+    for i in range(0, len(records), batch):
         chunk = records[i : i + batch]
-        positions = journal.append(chunk)
+        if how == "wire":
+            first = journal.append_wires(
+                [(sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload, None)
+                 for r in chunk]
+            )  # fmt: skip
+            positions = list(range(first, first + len(chunk)))
+        else:
+            positions = journal.append(chunk)
         for position, record in zip(positions, chunk, strict=True):
             out.write(f"{position} {hashlib.sha256(record.payload).hexdigest()}\n")
         out.flush()

@@ -253,8 +253,8 @@ def test_the_spool_is_trimmed_while_a_writer_never_pauses(
     for i in range(0, len(records), 50):
         if how == "wire":
             for r in records[i : i + 50]:
-                journal.append_wire(
-                    sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload
+                journal.append_wires(
+                    [(sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload, None)]
                 )
             journal.commit_pending()  # hand over now and then, as the capture loop does
         else:

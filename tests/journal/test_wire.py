@@ -1,9 +1,10 @@
-"""Frames appended as they came off the wire (``append_wire``): their records are built when they
+"""Frames appended as they came off the wire (``append_wires``): their records are built when they
 are committed — in this process, in the committer process, or by the recovery of a dead writer's
 spool — and every row is the one ``append_one`` of the record, built up front, writes."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import zlib
@@ -19,6 +20,7 @@ from recorder.journal import open_journal
 from recorder.journal.chain import canonical
 from recorder.journal.spool import HEADER, MAGIC_V1, RECORD, spool_path
 from recorder.journal.verify import verify
+from recorder.journal.wire import WireFrame
 from recorder.venues import record_builder
 from recorder.venues.lx.codec import decode
 from recorder.venues.lx.records import to_record
@@ -49,7 +51,14 @@ def _rows(path: Path) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def _write(path: Path, mode: str, *, wire: bool, with_envelopes: bool = False) -> None:
+BURSTS = (1, 3, 1, 1, 7, 2, 40, 1)
+"""How :func:`_write` cuts the frames into ``append_wires`` calls, in turn: one at a time (the
+SDK's requests) and bursts."""
+
+
+def _write(
+    path: Path, mode: str, *, wire: bool, with_envelopes: bool = False, bursts: bool = False
+) -> None:
     durability, _, committer = mode.partition("+")
     with open_journal(
         path,
@@ -57,31 +66,43 @@ def _write(path: Path, mode: str, *, wire: bool, with_envelopes: bool = False) -
         committer=committer or "inline",  # type: ignore[arg-type]
     ) as journal:
         sid = journal.start_session(venue="lx1", capture_point="test")
-        for r in _records(sid):
-            if not wire:
+        records = _records(sid)
+        if not wire:
+            for r in records:
                 journal.append_one(r)
-                continue
+            return
+        frames: list[WireFrame] = []
+        for r in records:
             envelope = None
             if with_envelopes and not r.flags & FrameFlag.MALFORMED:
                 envelope = decode(r.payload)
-            journal.append_wire(
-                sid, r.channel, r.direction, r.wall_ns, r.mono_ns,
-                r.flags & ~FrameFlag.MALFORMED, r.payload, envelope,
+            frames.append(
+                (sid, r.channel, r.direction, r.wall_ns, r.mono_ns,
+                 r.flags & ~FrameFlag.MALFORMED, r.payload, envelope)
             )  # fmt: skip
+        sizes = itertools.cycle(BURSTS if bursts else (1,))
+        at = 0
+        while at < len(frames):
+            burst = frames[at : at + next(sizes)]
+            assert journal.append_wires(burst) == at + 1  # the first one's position
+            at += len(burst)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_wire_frames_make_the_rows_their_records_would(tmp_path: Path, mode: str) -> None:
     """Same rows, hashes included, whether the record is built up front or at the commit; with
-    the decoded envelope or without; flagged frames flagged the same."""
+    the decoded envelope or without; one frame per append or bursts; flagged frames flagged the
+    same."""
     _write(tmp_path / "records.journal", mode, wire=False)
     _write(tmp_path / "wire.journal", mode, wire=True)
     _write(tmp_path / "envelopes.journal", mode, wire=True, with_envelopes=True)
+    _write(tmp_path / "bursts.journal", mode, wire=True, with_envelopes=True, bursts=True)
     expected = _rows(tmp_path / "records.journal")
     assert len(expected) == 302
     assert sum(1 for row in expected if row[11] & FrameFlag.MALFORMED) == 2
     assert _rows(tmp_path / "wire.journal") == expected
     assert _rows(tmp_path / "envelopes.journal") == expected
+    assert _rows(tmp_path / "bursts.journal") == expected
     with open_journal(tmp_path / "wire.journal", readonly=True) as journal:
         assert verify(journal).ok
 
@@ -95,8 +116,10 @@ journal = open_journal(sys.argv[1], durability="safe")
 journal.append(sample_records(int(sys.argv[3]), session_id=journal.start_session(
     venue="lx1", capture_point="spool-test"), seed=5))  # committed rows before, spooled ones
 sid = journal.start_session(venue="lx1", capture_point="spool-test")
-for r in sample_records(int(sys.argv[2]), session_id=sid):
-    journal.append_wire(sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload)
+frames = [(sid, r.channel, r.direction, r.wall_ns, r.mono_ns, r.flags, r.payload, None)
+          for r in sample_records(int(sys.argv[2]), session_id=sid)]
+for i in range(0, len(frames), 5):
+    journal.append_wires(frames[i : i + 5])
 journal.flush() if sys.argv[4] == "flush" else None
 os._exit(0)
 """
@@ -141,15 +164,15 @@ def test_a_wire_frame_of_a_venue_without_a_reader_fails_loudly(tmp_path: Path) -
     with open_journal(tmp_path / "strict.journal", durability="strict") as journal:
         sid = journal.start_session(venue="nowhere", capture_point="test")
         with pytest.raises(UnknownVenueError, match="'nowhere'"):
-            journal.append_wire(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"x")
+            journal.append_wires([(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"x", None)])
         assert journal.head_position() == 0
     with open_journal(tmp_path / "safe.journal", durability="safe") as journal:
         sid = journal.start_session(venue="nowhere", capture_point="test")
-        journal.append_wire(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"x")  # in the spool
+        journal.append_wires([(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"x", None)])  # spooled
         with pytest.raises(UnknownVenueError, match="stay in the spool"):
             journal.flush()  # the commit built its record, and stopped the appender
         with pytest.raises(JournalClosedError):
-            journal.append_wire(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"y")
+            journal.append_wires([(sid, Channel.ORDER, Direction.IN, 1, 2, 0, b"y", None)])
 
 
 def test_a_journal_opened_read_only_refuses_wire_frames(tmp_path: Path) -> None:
@@ -159,7 +182,7 @@ def test_a_journal_opened_read_only_refuses_wire_frames(tmp_path: Path) -> None:
         open_journal(path, readonly=True) as journal,
         pytest.raises(JournalAccessError, match="read-only"),
     ):
-        journal.append_wire(1, Channel.ORDER, Direction.IN, 1, 2, 0, b"x")
+        journal.append_wires([(1, Channel.ORDER, Direction.IN, 1, 2, 0, b"x", None)])
 
 
 def test_the_venue_registry_reads_lx1_frames_with_to_record() -> None:
