@@ -74,11 +74,11 @@ FROM_CONFIG: Final = _FromConfig()
 _BURST = 256
 _NOBLOCK, _EVENTS, _POLLIN = zmq.NOBLOCK, zmq.EVENTS, zmq.POLLIN
 IDLE_APPLY_MS = 1
-"""Frames journaled while no request was out reach the local state once the sockets have been
-quiet this long — at once when a request goes out, when :data:`IDLE_APPLY_ROWS` wait, or when
-anything reads the state. The I/O thread blocks first, so a bot thread woken by a reply's
-callback runs without waiting for the GIL behind the projection."""
-IDLE_APPLY_ROWS = 256
+"""The local state (the reconciler's projection of the frames journaled) catches up once the
+sockets have been quiet this long, once it is due (:meth:`Reconciler.due
+<recorder.client.reconcile.Reconciler.due>`: many frames wait, or the oldest has waited as long
+as the tap lets frames wait for their commit, so both happen in one idle moment), or at once
+when anything reads it: in batches, not after each request."""
 
 
 class Context:
@@ -148,8 +148,6 @@ class Context:
         self._thread: threading.Thread | None = None
         self._zctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._out_seq = 0
-        self._sent = False
-        """Requests went out since the last commit: a reply takes a round trip, commit now."""
         self._on_stop: list[Callable[[], object]] = []
 
     @property
@@ -306,13 +304,12 @@ class Context:
             reconciler = self.reconciler
             while not self._stopping:
                 timeout = self._timeout_ms()
-                backlog = reconciler.backlog
-                if backlog and (self._sent or timeout == 0 or backlog >= IDLE_APPLY_ROWS):
-                    reconciler.idle()  # e.g. a reply is a network round trip away
-                elif backlog:  # a handler just ran: the bot's threads go first
-                    timeout = IDLE_APPLY_MS if timeout is None else min(timeout, IDLE_APPLY_MS)
+                if reconciler.backlog:
+                    if timeout == 0 or reconciler.due():
+                        reconciler.idle()  # with the tap's commit, in the same moment
+                    else:  # or once the sockets are quiet: the bot's threads go first
+                        timeout = IDLE_APPLY_MS if timeout is None else min(timeout, IDLE_APPLY_MS)
                 self.tap.commit_idle()
-                self._sent = False
                 ready = {sock for sock, _ in poller.poll(timeout)}
                 if not ready and reconciler.backlog:
                     reconciler.idle()
@@ -416,7 +413,6 @@ class Context:
         record = self.tap.frame(data, Channel.ORDER, Direction.OUT, envelope=envelope)  # rule 1
         self.store.mark_sent(item, envelope, now)
         self._send_bytes(data)
-        self._sent = True
         if record is not None:  # the local state follows; no reply is handled before this
             self.reconciler.apply(self.tap.last_position, record)
 
@@ -456,7 +452,6 @@ class Context:
         self._poller.register(self._dealer, zmq.POLLIN)
         self.tap.start_session(self.endpoint, self.market_endpoint)
         self._out_seq = 0
-        self._sent = False
         self.liveness.restart(Channel.ORDER, time.monotonic_ns())
         # The exchange knows a connection by its first message: the plan's GetOpenOrders (and
         # resends, replays by mid, book resyncs); the first reply's seq reveals any gap.

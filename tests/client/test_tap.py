@@ -3,16 +3,20 @@ order, journaled before it is sent or handled (ARCHITECTURE.md rule 1)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sdk_helpers import WAIT, Recording, read_journal
 
 from recorder.client import Commands, Context
+from recorder.client.reconcile import APPLY_AGE_NS, APPLY_ROWS, Reconciler
 from recorder.core.frames import Channel, Direction
 from recorder.journal.verify import verify
+from recorder.journal.wire import WireFrame
 from recorder.sim.server import SimServer
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import decode
@@ -148,3 +152,47 @@ def test_the_local_state_has_every_frame_before_anyone_reads_it(
         assert order.wait_acked(WAIT)
         assert order.mid in {o.entry_id for o in context.open_orders()}
         assert order.mid in seen_in_callback[-1]
+
+
+def test_journaled_frames_reach_the_local_state_in_batches() -> None:
+    """The projector takes the journaled frames together, once :data:`APPLY_ROWS` wait or the
+    oldest has waited :data:`APPLY_AGE_NS` (beside the tap's commit), not frame by frame."""
+    now = time.monotonic_ns()
+
+    def frame(age_ns: int) -> WireFrame:
+        return (1, Channel.ORDER, Direction.IN, 0, now - age_ns, 0, b"", None)
+
+    fresh = Reconciler(cast(Context, None))
+    fresh.apply(1, frame(0))
+    assert fresh.backlog == 1 and not fresh.due()
+    for position in range(2, APPLY_ROWS + 1):
+        assert not fresh.due()
+        fresh.apply(position, frame(0))
+    assert fresh.backlog == APPLY_ROWS and fresh.due()
+    old = Reconciler(cast(Context, None))
+    old.apply(1, frame(APPLY_AGE_NS))
+    assert old.due()
+
+
+def test_unread_frames_reach_the_local_state_when_the_sockets_are_quiet(
+    make_context: Callable[..., Context],
+) -> None:
+    """Nobody reads the state: the I/O thread's quiet moments apply what waits all the same (a
+    live projection stays live, and its queue bounded)."""
+    context = make_context()
+    applied = threading.Condition()
+    reached = [0]  # the projector's position after the I/O thread's last idle()
+    idle = context.reconciler.idle
+
+    def watched_idle() -> None:
+        idle()
+        with applied:
+            reached[0] = context.reconciler._projector.position
+            applied.notify_all()
+
+    context.reconciler.idle = watched_idle  # type: ignore[method-assign]
+    order = Commands(context).limit_order(contract_id=1, size=1, price_in_cents=4000)
+    assert order.wait_acked(WAIT)
+    ack = context.tap.last_position  # the ACK's, or a later frame's
+    with applied:
+        assert applied.wait_for(lambda: reached[0] >= ack, WAIT)
