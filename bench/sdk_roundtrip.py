@@ -328,7 +328,9 @@ def main() -> None:
             " came (bytes and clocks: `append_wires`; its row is built at the commit), into the"
             " memory map of the journal's spool and commits the spool to SQLite at the I/O"
             " thread's idle moments, every 512 frames or 30 ms; `fast` only queues them"
-            " (committed within `fast_flush_ms` by a flusher thread).",
+            " (committed within `fast_flush_ms` by a flusher thread). With a journal the SDK"
+            " also keeps its local state, a live projection of the journal, which catches up"
+            " in batches: at the commits' moments, when the sockets are quiet, or on a read.",
         ]
     )
     publish("sdk_roundtrip", body, write=not args.quick)

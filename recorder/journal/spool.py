@@ -198,8 +198,28 @@ class Spool:
 
     def write_wires(self, position: int, frames: Sequence[WireFrame]) -> None:
         """:meth:`write` of wire frames (:mod:`recorder.journal.wire`), the first at
-        ``position``: each one's head and payload as they are, nothing built."""
-        self.write(wire_records(position, frames))
+        ``position``: each one's head and payload as they are, nothing built.
+
+        One frame (a request, a reply: the latency case) is stored piece by piece, with no
+        record assembled and copied first — the same order of stores as :meth:`write`: the
+        next slot zeroed, the body, the prefix."""
+        if len(frames) != 1:
+            self.write(wire_records(position, frames))
+            return
+        head, payload = _wire_body(position, frames[0])
+        start = self.size
+        body = start + RECORD.size
+        head_end = body + WIRE.size
+        end = head_end + len(payload)
+        if end + RECORD.size > self._capacity:
+            self._reserve(end + RECORD.size)
+        m = self._map
+        assert m is not None
+        m[end : end + RECORD.size] = _END
+        m[body:head_end] = head
+        m[head_end:end] = payload
+        m[start:body] = RECORD.pack(end - body, zlib.crc32(payload, zlib.crc32(head)))
+        self.size = end
 
     def read(self, start: int, end: int) -> bytes:
         """A copy of the spool's bytes from ``start`` to ``end`` (whole records)."""
@@ -247,15 +267,22 @@ class Spool:
             self.path.unlink(missing_ok=True)
 
 
+def _wire_body(position: int, frame: WireFrame) -> tuple[bytes, bytes]:
+    """A wire frame's spool body: its head (:data:`WIRE`) and its payload."""
+    session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ = frame
+    head = WIRE.pack(
+        WIRE_TAG, position, session_id, wall_ns, mono_ns, _CHANNEL[channel],
+        _DIRECTION[direction], flags,
+    )  # fmt: skip
+    return head, payload
+
+
 def wire_records(position: int, frames: Iterable[WireFrame]) -> bytes:
     """Spool records (``length | crc32 | body``) of wire frames, the first at ``position``."""
     parts: list[bytes] = []
-    pack, prefix, crc, tag = WIRE.pack, RECORD.pack, zlib.crc32, WIRE_TAG
-    for session_id, channel, direction, wall_ns, mono_ns, flags, payload, _ in frames:
-        head = pack(
-            tag, position, session_id, wall_ns, mono_ns, _CHANNEL[channel], _DIRECTION[direction],
-            flags,
-        )  # fmt: skip
+    prefix, crc = RECORD.pack, zlib.crc32
+    for frame in frames:
+        head, payload = _wire_body(position, frame)
         parts += (prefix(len(head) + len(payload), crc(payload, crc(head))), head, payload)
         position += 1
     return b"".join(parts)
