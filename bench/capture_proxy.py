@@ -42,7 +42,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -72,7 +72,7 @@ def _server(ctx: zmq.Context[Any], kind: int, keys: tuple[bytes, bytes]) -> zmq.
     sock.curve_publickey, sock.curve_secretkey = keys
     sock.sndhwm = sock.rcvhwm = 0
     sock.bind("tcp://127.0.0.1:*")
-    return sock
+    return cast("zmq.Socket[Any]", sock)
 
 
 def _client(
@@ -86,7 +86,7 @@ def _client(
     if kind == zmq.SUB:
         sock.setsockopt(zmq.SUBSCRIBE, b"")
     sock.connect(endpoint)
-    return sock
+    return cast("zmq.Socket[Any]", sock)
 
 
 # ---------------------------------------------------------------------------- processes
@@ -99,7 +99,7 @@ def exchange(keys: tuple[bytes, bytes], out: Any) -> None:
     ctx: zmq.Context[Any] = zmq.Context()
     router = _server(ctx, zmq.ROUTER, keys)
     pub = _server(ctx, zmq.PUB, keys)
-    out.put((router.last_endpoint.decode(), pub.last_endpoint.decode()))
+    out.put((router.getsockopt_string(zmq.LAST_ENDPOINT), pub.getsockopt_string(zmq.LAST_ENDPOINT)))
     header = pb.EnvelopeHeader.FromString
     run = "ab" * 16
     ack = pb.Status(code=pb.ACK)
@@ -133,7 +133,7 @@ def _proxy_sockets(
     ctx: zmq.Context[Any] = zmq.Context()
     front = _server(ctx, zmq.ROUTER, keys)
     back = _client(ctx, zmq.DEALER, exchange_key, _keys(), upstream)
-    out.put(front.last_endpoint.decode())
+    out.put(front.getsockopt_string(zmq.LAST_ENDPOINT))
     poller = zmq.Poller()
     poller.register(front, zmq.POLLIN)
     poller.register(back, zmq.POLLIN)

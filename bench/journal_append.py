@@ -37,7 +37,7 @@ BATCH = 1000
 
 def raw_rows(records: list[FrameRecord]) -> list[tuple[object, ...]]:
     prev = GENESIS
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for position, r in enumerate(records, start=1):
         mid = r.mid  # stored as the appender stores it ('' when the frame has none)
         prev = row_hash(

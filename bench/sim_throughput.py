@@ -147,7 +147,7 @@ def run_once(participants: int, orders: int, window: int, seed: int) -> float:
     while server.received < participants and time.monotonic() < deadline:
         time.sleep(0.01)  # waiting for the warm-up requests of every participant
     start.set()
-    spans = [result.get(timeout=120) for _ in procs]
+    spans: list[tuple[float, float]] = [result.get(timeout=120) for _ in procs]
     for proc in procs:
         proc.join()
     server.stop()
