@@ -132,6 +132,17 @@ class ClientConfig:
     """Reconnect the order channel (a new journal session) when it goes silent."""
     resync_books: bool = True
     """On a market-channel gap, fetch ``GetBookState`` for every contract seen."""
+    busy_poll_us: int = 0
+    """After each wake-up the I/O thread polls its sockets without sleeping for this long
+    before it waits for them (0: it waits at once). For hosts with a core to spare: replies
+    find the thread awake. It keeps a core busy while messages come."""
+
+    def __post_init__(self) -> None:
+        if self.busy_poll_us < 0:
+            raise ConfigError(
+                f"[client] busy_poll_us must be 0 (off) or a positive number of microseconds,"
+                f" not {self.busy_poll_us}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

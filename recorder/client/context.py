@@ -107,6 +107,7 @@ class Context:
     ) -> None:
         self.config = config = config or load_config()
         self.client_config: ClientConfig = config.client
+        self._busy_poll_ns = config.client.busy_poll_us * 1000
         self.endpoint = endpoint
         self.market_endpoint = market_endpoint or config.exchange.market_endpoint
         for name, key in (
@@ -310,7 +311,7 @@ class Context:
                     else:  # or once the sockets are quiet: the bot's threads go first
                         timeout = IDLE_APPLY_MS if timeout is None else min(timeout, IDLE_APPLY_MS)
                 self.tap.commit_idle()
-                ready = {sock for sock, _ in poller.poll(timeout)}
+                ready = self._poll(timeout)
                 if not ready and reconciler.backlog:
                     reconciler.idle()
                 bursts = []
@@ -355,6 +356,31 @@ class Context:
             self.tap.close()
             os.close(self._wake_w)
             os.close(self._wake_r)
+
+    def _poll(self, timeout: int | None) -> set[object]:
+        """The sockets ready within ``timeout`` ms (None: until one is).
+
+        With ``[client] busy_poll_us`` the thread first polls without sleeping for that long (at
+        most ``timeout``): a reply that comes meanwhile finds it awake, where a thread that
+        slept waits for the kernel, and on a virtual machine for its vCPU to be scheduled again
+        (tens to hundreds of µs, and on busy hosts whole stretches of slow round trips). The
+        price is a core kept busy while the bot trades; pyzmq's poll releases the GIL on every
+        call, so the bot's threads still run."""
+        poll = self._poller.poll
+        spin_ns = self._busy_poll_ns
+        if spin_ns and timeout != 0:
+            start = time.monotonic_ns()
+            until = start + (spin_ns if timeout is None else min(spin_ns, timeout * 1_000_000))
+            while True:
+                events = poll(0)
+                if events:
+                    return {sock for sock, _ in events}
+                now = time.monotonic_ns()
+                if now >= until:
+                    break
+            if timeout is not None:
+                timeout = max(0, timeout - (now - start) // 1_000_000)
+        return {sock for sock, _ in poll(timeout)}
 
     def _timeout_ms(self) -> int | None:
         deadline = self.store.tracker.next_deadline()
