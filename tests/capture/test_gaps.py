@@ -26,7 +26,9 @@ def envelopes(data: list[bytes]) -> list[Any]:
 def test_order_channel_gap_is_filled_and_the_bot_only_sees_late_messages(
     make_stack: Callable[..., Stack],
 ) -> None:
-    stack = make_stack()
+    # No heartbeat in the window (they are order-channel messages too: one arriving before the
+    # order's ACK would be dropped in its place); the ping's replies reveal the gap.
+    stack = make_stack(heartbeat_ms=60_000)
     bot = stack.bot(market=False)
     bot.ping()
     stack.sim.drop_next(stack.who, 3)  # the order's ACK and report, and the ping's ACK
