@@ -51,6 +51,7 @@ from recorder.core.recovery import Trigger
 from recorder.core.sequencing import Outcome, Step
 from recorder.errors import ClientClosedError, ClientError, RemoteProtocolError
 from recorder.journal import Journal, open_journal
+from recorder.polling import busy_poll
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import decode, make_envelope
 
@@ -358,29 +359,9 @@ class Context:
             os.close(self._wake_r)
 
     def _poll(self, timeout: int | None) -> set[object]:
-        """The sockets ready within ``timeout`` ms (None: until one is).
-
-        With ``[client] busy_poll_us`` the thread first polls without sleeping for that long (at
-        most ``timeout``): a reply that comes meanwhile finds it awake, where a thread that
-        slept waits for the kernel, and on a virtual machine for its vCPU to be scheduled again
-        (tens to hundreds of µs, and on busy hosts whole stretches of slow round trips). The
-        price is a core kept busy while the bot trades; pyzmq's poll releases the GIL on every
-        call, so the bot's threads still run."""
-        poll = self._poller.poll
-        spin_ns = self._busy_poll_ns
-        if spin_ns and timeout != 0:
-            start = time.monotonic_ns()
-            until = start + (spin_ns if timeout is None else min(spin_ns, timeout * 1_000_000))
-            while True:
-                events = poll(0)
-                if events:
-                    return {sock for sock, _ in events}
-                now = time.monotonic_ns()
-                if now >= until:
-                    break
-            if timeout is not None:
-                timeout = max(0, timeout - (now - start) // 1_000_000)
-        return {sock for sock, _ in poll(timeout)}
+        """The sockets ready within ``timeout`` ms (None: until one is), busy polling first for
+        ``[client] busy_poll_us`` (:func:`~recorder.polling.busy_poll`)."""
+        return {sock for sock, _ in busy_poll(self._poller.poll, timeout, self._busy_poll_ns)}
 
     def _timeout_ms(self) -> int | None:
         deadline = self.store.tracker.next_deadline()

@@ -1,5 +1,6 @@
-"""``[client] busy_poll_us``: the I/O thread polls without sleeping for a while after each
-wake-up, and nothing else changes: replies, timers (S1 resends) and the journal."""
+"""Busy polling (:mod:`recorder.polling`, ``[client] busy_poll_us``): the SDK's I/O thread polls
+without sleeping for a while after each wake-up, and nothing else changes: replies, timers (S1
+resends) and the journal."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from recorder.client import Commands, Context, ItemState
 from recorder.config import ClientConfig, load_config
 from recorder.core.frames import Direction
 from recorder.errors import ConfigError
+from recorder.polling import busy_poll
 from recorder.sim.server import SimServer
 
 
@@ -32,16 +34,8 @@ class FakePoller:
         return []
 
 
-class Loop:
-    """What ``Context._poll`` reads of its context."""
-
-    def __init__(self, poller: FakePoller, busy_poll_us: int) -> None:
-        self._poller = poller
-        self._busy_poll_ns = busy_poll_us * 1000
-
-
 def _poll(poller: FakePoller, busy_poll_us: int, timeout: int | None) -> set[object]:
-    return Context._poll(Loop(poller, busy_poll_us), timeout)  # type: ignore[arg-type]
+    return {sock for sock, _ in busy_poll(poller.poll, timeout, busy_poll_us * 1000)}
 
 
 def test_off_it_waits_at_once() -> None:
@@ -97,7 +91,9 @@ def test_a_busy_polling_context_trades_resends_and_journals(
     lost = commands.limit_order(contract_id=1, size=1, price_in_cents=5000)
     assert lost.wait_acked(WAIT)
     assert lost.resends >= 1 and lost.state is ItemState.ACKED
-    others = [commands.limit_order(contract_id=1, size=1, price_in_cents=4000 + i) for i in range(5)]
+    others = [
+        commands.limit_order(contract_id=1, size=1, price_in_cents=4000 + i) for i in range(5)
+    ]
     assert all(item.wait_acked(WAIT) for item in others)
     expected = {item.mid for item in (lost, *others)}
     assert {o.entry_id for o in server.open_orders(client_keys.public)} == expected
