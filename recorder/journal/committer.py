@@ -28,7 +28,10 @@ commits them, and tells the appender how far it got.
 * **Deaths**: a parent killed with ``kill -9`` closes the child's life pipe: the child commits
   what it holds, removes the parent's socket folder and exits; what it never got is in the
   spool, merged by the next open. A child that dies (or fails: ``E | message``) stops the
-  journal loudly at the next append; its rows are in the spool too.
+  journal loudly at the next append; its rows are in the spool too. When both die at once
+  (``kill -9`` of the process group, the OOM killer) nobody removes the socket folder; its name
+  carries the parent's pid, and the next committer started on the machine removes the folders
+  of parents that are gone (:func:`sweep_folders`).
 
 Messages (ZeroMQ ``PAIR`` over ``ipc://`` in a private temporary folder): parent to child
 ``R`` + spool records (``length u32 | crc32 u32 | body`` …, most often a stretch of the spool
@@ -62,7 +65,7 @@ from recorder.journal.spool import CANON_TAG, RECORD, Columns, decode
 from recorder.journal.wal import WalCheckpointer
 from recorder.journal.wire import WIRE_TAG, Records, unpack
 
-__all__ = ["COMMIT_ROWS", "CommitterProcess", "main"]
+__all__ = ["COMMIT_ROWS", "FOLDER_PREFIX", "CommitterProcess", "main", "sweep_folders"]
 
 COMMIT_ROWS = 1024
 """The child commits once this many rows wait (or the oldest has waited ``safe_commit_ms``)."""
@@ -77,6 +80,35 @@ _CHILD = (
 manager sends to the whole process group: the parent stops it (``Q``, after its last commit), or
 its death does (the life pipe); SIGKILL still ends it."""
 _ACK = struct.Struct("<q32s")
+FOLDER_PREFIX = "recorder-committer-"
+"""A committer's socket folder in the temporary directory: this, the parent's pid, ``-``."""
+
+
+def sweep_folders(tmp: Path | None = None) -> list[Path]:
+    """Remove the socket folders (ours, in ``tmp``: the temporary directory) of committer parents
+    that are gone — both processes killed at once leave theirs — and return them. A folder whose
+    parent lives (or whose name says no pid) is left alone."""
+    removed = []
+    uid = os.getuid()
+    for entry in Path(tmp or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid_text = entry.name.removeprefix(FOLDER_PREFIX).partition("-")[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and entry.lstat().st_uid == uid:
+                shutil.rmtree(entry)
+                removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class CommitterProcess:
@@ -86,7 +118,8 @@ class CommitterProcess:
         self, path: Path, *, lock_fd: int, safe_commit_ms: int, busy_timeout_ms: int
     ) -> None:
         self.path = path
-        self._folder = tempfile.mkdtemp(prefix="recorder-committer-")  # 0700: ours alone
+        sweep_folders()
+        self._folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")  # 0700: ours
         endpoint = f"ipc://{self._folder}/c"
         self._zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
         sock = self._sock = self._zctx.socket(zmq.PAIR)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import select
 import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from recorder.errors import JournalClosedError, JournalError
 from recorder.journal import open_journal
+from recorder.journal.committer import FOLDER_PREFIX
 from recorder.journal.spool import spool_path
 from recorder.journal.verify import verify
 from recorder.venues.lx.samples import sample_records
@@ -82,6 +86,45 @@ def test_a_killed_committer_stops_the_journal_loudly_and_loses_nothing(tmp_path:
         again.append(records[900:])
         again.flush()
         assert verify(again).ok
+
+
+_HOLDER = """
+import sys, time
+from recorder.journal import open_journal
+journal = open_journal(sys.argv[1], committer="process")
+print(journal.committer_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_socket_folder_of_a_writer_killed_with_its_committer_is_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path / "a.journal")],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp)},
+    )  # fmt: skip
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    (left,) = tmp.glob(f"{FOLDER_PREFIX}{holder.pid}-*")
+    os.kill(child, signal.SIGKILL)  # both at once: nobody is left to remove the folder
+    holder.kill()
+    holder.wait()
+    _wait_exit(child)
+    assert left.is_dir()
+    alive = tmp / f"{FOLDER_PREFIX}{os.getpid()}-kept"  # a live parent's: left alone
+    alive.mkdir()
+    no_pid = tmp / f"{FOLDER_PREFIX}abcd1234"  # an older recorder's name: left alone
+    no_pid.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    with open_journal(tmp_path / "b.journal", committer="process") as journal:  # sweeps first
+        journal.flush()
+        assert not left.exists()
+        assert alive.is_dir() and no_pid.is_dir()
+        ours = {p.name for p in tmp.glob(f"{FOLDER_PREFIX}{os.getpid()}-*")}
+        assert len(ours) == 2 and alive.name in ours  # and this journal's committer's own
 
 
 def test_an_unknown_committer_is_refused(tmp_path: Path) -> None:
