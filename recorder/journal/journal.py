@@ -7,6 +7,7 @@ revision is refused with the command that upgrades it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -336,7 +337,7 @@ class Journal:
                 self._writer_conn.close()
             self._conn.close()
             if self._lock is not None:
-                self._lock.close()
+                _release(self._lock)
             guard.release(self.path, "apsw")
 
     def __enter__(self) -> Journal:
@@ -423,7 +424,7 @@ def open_journal(
         if conn is not None:
             conn.close()
         if lock is not None:
-            lock.close()
+            _release(lock)
         guard.release(path, "apsw")
         raise
 
@@ -471,7 +472,7 @@ def _merge_orphan_spool(path: Path, busy_timeout_ms: int) -> None:
     except FileNotFoundError:
         return
     try:
-        lock = _writer_lock(path)
+        lock = _writer_lock(path, role="merge")
     except JournalAccessError as exc:
         if "already being written" not in str(exc):
             log.warning(
@@ -490,7 +491,7 @@ def _merge_orphan_spool(path: Path, busy_timeout_ms: int) -> None:
     except (JournalAccessError, JournalFullError) as exc:
         log.warning("journal %s: %s", path, exc)
     finally:
-        lock.close()
+        _release(lock)
 
 
 def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> apsw.Connection:
@@ -522,11 +523,18 @@ def _revision(conn: apsw.Connection, path: Path) -> str | None:
 
 
 MERGE_WAIT_S = 1.0
-"""How long a writer's open waits for the writer lock: a reader may hold it for a moment while
-it merges a dead writer's spool. A live writer holds it longer, and the open is refused."""
+"""How long a writer's open waits for the writer lock while a reader holds it to merge a dead
+writer's spool (milliseconds, most often). A live writer's lock refuses the open at once."""
+
+LockRole = Literal["writer", "merge"]
 
 
-def _writer_lock(path: Path, wait_s: float = 0.0) -> IO[bytes]:
+def _writer_lock(path: Path, wait_s: float = 0.0, role: LockRole = "writer") -> IO[bytes]:
+    """The journal's writer lock (``<journal>-writer.lock``), held while the handle is open.
+
+    Its holder writes ``role pid`` into the file, so that an open that finds the lock taken can
+    tell a live writer (refused at once, by its pid) from a reader merging a dead writer's spool
+    (waited for, up to ``wait_s``). A line left by a holder that is gone is ignored."""
     lock_path = path.with_name(path.name + "-writer.lock")
     try:
         handle = open(lock_path, "ab")  # noqa: SIM115 (held for the journal's lifetime)
@@ -539,12 +547,45 @@ def _writer_lock(path: Path, wait_s: float = 0.0) -> IO[bytes]:
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
         except BlockingIOError as exc:
-            if time.monotonic() >= deadline:
+            writer = _live_writer(lock_path)
+            if writer is not None or time.monotonic() >= deadline:
                 handle.close()
+                by = "another process or handle" if writer is None else f"process {writer}"
                 raise JournalAccessError(
-                    f"journal {path} is already being written by another process or handle; "
+                    f"journal {path} is already being written by {by}; "
                     "one writer per journal (readers may open it with readonly=True)"
                 ) from exc
-        time.sleep(0.01)  # bounded: a reader's merge takes milliseconds
+            time.sleep(0.01)  # bounded: a reader's merge takes milliseconds
+            continue
+        with contextlib.suppress(OSError):  # the lock holds without it: it only informs
+            os.ftruncate(handle.fileno(), 0)
+            os.write(handle.fileno(), f"{role} {os.getpid()}\n".encode())
+        return handle
+
+
+def _release(lock: IO[bytes]) -> None:
+    """Let the writer lock go, its holder's line cleared first (a line outlives only a holder
+    that died, and names a pid that is gone)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(lock.fileno(), 0)
+    lock.close()
+
+
+def _live_writer(lock_path: Path) -> int | None:
+    """The pid of the live writer holding ``lock_path`` as its line says, else None (a reader's
+    merge, a holder that has not written its line yet, or one that is gone)."""
+    try:
+        role, _, pid_text = lock_path.read_text().strip().partition(" ")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if role != "writer" or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # another user's live process
+        return pid
+    return pid

@@ -3,10 +3,14 @@ append-only; tampering is found and named by position."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import apsw
 import pytest
@@ -14,6 +18,7 @@ import pytest
 from recorder.core.frames import Channel, Direction, Frame, FrameFlag
 from recorder.errors import JournalAccessError
 from recorder.journal import FrameFilter, Journal, open_journal
+from recorder.journal import journal as journal_module
 from recorder.journal.chain import GENESIS, row_hash
 from recorder.journal.schema import MID_EPOCH_BITS
 from recorder.journal.verify import verify
@@ -270,6 +275,53 @@ def test_second_writer_is_refused(journal_path: Path) -> None:
             open_journal(journal_path)
         with open_journal(journal_path, readonly=True) as reader:
             assert reader.head_position() == 0
+
+
+def test_a_live_writer_refuses_a_second_one_at_once_by_its_pid(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "MERGE_WAIT_S", 60.0)  # were it waited for: a minute
+    with open_journal(journal_path):
+        started = time.monotonic()
+        with pytest.raises(
+            JournalAccessError, match=f"already being written by process {os.getpid()};"
+        ):
+            open_journal(journal_path)
+        assert time.monotonic() - started < 30
+
+
+def _hold_lock(journal_path: Path, line: str) -> IO[bytes]:
+    """The writer lock held as a reader merging a spool holds it, or as a holder that is gone
+    left it: ``line`` in the file."""
+    lock_path = journal_path.with_name(journal_path.name + "-writer.lock")
+    lock_path.write_text(line)
+    handle = open(lock_path, "ab")  # noqa: SIM115
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+@pytest.mark.parametrize("holder", ["merge", "writer gone"])
+def test_a_merging_reader_or_a_gone_writers_line_is_waited_for(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch, holder: str
+) -> None:
+    open_journal(journal_path).close()
+    line = f"merge {os.getpid()}\n" if holder == "merge" else f"writer {_dead_pid()}\n"
+    monkeypatch.setattr(journal_module, "MERGE_WAIT_S", 0.2)
+    with _hold_lock(journal_path, line):
+        started = time.monotonic()
+        with pytest.raises(JournalAccessError, match="by another process or handle;"):
+            open_journal(journal_path)
+        assert time.monotonic() - started >= 0.2  # it waited for the lock before refusing
+    with open_journal(journal_path) as journal:  # the lock is free: the open goes on
+        lock_path = journal_path.with_name(journal_path.name + "-writer.lock")
+        assert lock_path.read_text() == f"writer {os.getpid()}\n"
+        assert journal.head_position() == 0
 
 
 def test_readonly_journal_refuses_appends(journal_path: Path) -> None:
