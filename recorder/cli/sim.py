@@ -187,7 +187,9 @@ def _count(default: int | None = None) -> click.Argument:
 FAULTS = (
     _Fault("drop-next", "drop_next",
            "Drop the next COUNT order-channel messages to a participant (a seq gap).",
-           params=(_count(),)),
+           params=(_count(), click.Option(
+               ["--replies-only"], is_flag=True, default=False,
+               help="Count only replies to the participant's own requests (heartbeats pass)."))),
     _Fault("drop-ack", "drop_ack", "Drop the first reply to the participant's next request (S1)."),
     _Fault("drop-after-ack", "drop_after_ack",
            "Deliver the next request's ACK, then drop until the participant's next request (S2)."),

@@ -9,7 +9,7 @@ op                 arguments                                                   d
 =================  ==========================================================  ==================
 ``status``         —                                                           run, seqs, faults
 ``events``         ``last`` (default 50)                                       recent fault log
-``drop_next``      ``participant``, ``count``                                  seq gap
+``drop_next``      ``participant``, ``count``, ``replies_only`` (false)        seq gap
 ``drop_ack``       ``participant``                                             S1
 ``drop_after_ack`` ``participant``                                             S2
 ``drop_requests``  ``participant``, ``count``                                  lost requests
@@ -104,7 +104,12 @@ def _execute(server: SimServer, args: dict[str, Any]) -> Any:
     if participant not in server.engine.participants:
         raise SimulatorError(f"unknown participant {participant!r}")
     if op == "drop_next":
-        faults.drop_next(participant, int(args["count"]))
+        replies_only = args.get("replies_only", False)
+        if not isinstance(replies_only, bool):
+            raise SimulatorError(
+                f"drop_next: replies_only must be true or false, not {replies_only!r}"
+            )
+        faults.drop_next(participant, int(args["count"]), replies_only=replies_only)
     elif op == "drop_ack":
         faults.drop_ack(participant)
     elif op == "drop_after_ack":

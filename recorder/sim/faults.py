@@ -11,7 +11,9 @@ What each filter does (seqs are always counted by the exchange first, so a dropp
 seq gap the client can recover with ``MessageReplay``):
 
 ==================  ============================================================================
-``drop_next``       drop the next N order-channel messages to a participant
+``drop_next``       drop the next N order-channel messages to a participant (with
+                    ``replies_only``, the next N caused by its own requests: heartbeats and
+                    reports of other participants' trades pass, so a test knows which it loses)
 ``drop_ack``        drop the first reply (ACK or reject) to the participant's next request (S1)
 ``drop_after_ack``  deliver the ACK of the participant's next request, then drop every
                     order-channel message to it until its following request arrives (S2)
@@ -77,6 +79,7 @@ class _Armed:
         "drop",
         "drop_ack",
         "drop_after_ack",
+        "drop_replies",
         "dropping",
         "duplicate",
         "hold_until",
@@ -85,6 +88,7 @@ class _Armed:
 
     def __init__(self) -> None:
         self.drop = 0
+        self.drop_replies = 0
         self.drop_ack = False
         self.drop_after_ack = False
         self.dropping = False
@@ -116,9 +120,15 @@ class FaultPlan:
             armed = self._armed[participant] = _Armed()
         return armed
 
-    def drop_next(self, participant: str, count: int) -> None:
-        """Arm: drop the next ``count`` order-channel messages to ``participant``."""
-        self._for(participant).drop += count
+    def drop_next(self, participant: str, count: int, *, replies_only: bool = False) -> None:
+        """Arm: drop the next ``count`` order-channel messages to ``participant`` — with
+        ``replies_only``, the next ``count`` replies to its own requests (a heartbeat or a
+        report of another participant's trade in between passes)."""
+        armed = self._for(participant)
+        if replies_only:
+            armed.drop_replies += count
+        else:
+            armed.drop += count
 
     def drop_ack(self, participant: str) -> None:
         """Arm: drop the first reply to the participant's next request (scenario S1)."""
@@ -224,7 +234,7 @@ class FaultPlan:
             if armed is None:
                 out.append(Transmission(delivery, wall_ns))
                 continue
-            if not self._pass(to, armed, delivery, is_first, wall_ns):
+            if not self._pass(to, armed, delivery, is_first, requester == to, wall_ns):
                 continue
             due = wall_ns
             if armed.delay_count:
@@ -249,7 +259,7 @@ class FaultPlan:
         return out
 
     def _pass(
-        self, to: str, armed: _Armed, delivery: Delivery, is_first: bool, wall_ns: int
+        self, to: str, armed: _Armed, delivery: Delivery, is_first: bool, own: bool, wall_ns: int
     ) -> bool:
         if is_first and armed.drop_ack:
             armed.drop_ack = False
@@ -282,11 +292,21 @@ class FaultPlan:
                 f"dropped order seq {delivery.seq} ({armed.drop} more to drop)",
             )
             return False
+        if own and armed.drop_replies:
+            armed.drop_replies -= 1
+            self.record(
+                wall_ns,
+                FaultKind.DROP_NEXT,
+                to,
+                f"dropped order seq {delivery.seq}, a reply ({armed.drop_replies} more to drop)",
+            )
+            return False
         return True
 
     def _tidy(self, participant: str, armed: _Armed, wall_ns: int = 0) -> None:
         if (
             armed.drop
+            or armed.drop_replies
             or armed.drop_ack
             or armed.drop_after_ack
             or armed.dropping

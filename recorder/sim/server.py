@@ -312,9 +312,13 @@ class SimServer:
 
     # ------------------------------------------------------------------ faults (Python API)
 
-    def drop_next(self, participant: bytes | str, count: int) -> None:
-        """Drop the next ``count`` order-channel messages to the participant (a seq gap)."""
-        self.call(lambda: self.faults.drop_next(_text(participant), count))
+    def drop_next(
+        self, participant: bytes | str, count: int, *, replies_only: bool = False
+    ) -> None:
+        """Drop the next ``count`` order-channel messages to the participant (a seq gap); with
+        ``replies_only``, the next ``count`` replies to its own requests (heartbeats pass)."""
+        who = _text(participant)
+        self.call(lambda: self.faults.drop_next(who, count, replies_only=replies_only))
 
     def drop_ack(self, participant: bytes | str) -> None:
         """Drop the first reply to the participant's next request (S1)."""

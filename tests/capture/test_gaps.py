@@ -26,12 +26,13 @@ def envelopes(data: list[bytes]) -> list[Any]:
 def test_order_channel_gap_is_filled_and_the_bot_only_sees_late_messages(
     make_stack: Callable[..., Stack],
 ) -> None:
-    # No heartbeat in the window (they are order-channel messages too: one arriving before the
-    # order's ACK would be dropped in its place); the ping's replies reveal the gap.
-    stack = make_stack(heartbeat_ms=60_000)
+    stack = make_stack()
     bot = stack.bot(market=False)
     bot.ping()
-    stack.sim.drop_next(stack.who, 3)  # the order's ACK and report, and the ping's ACK
+    # The order's ACK and report and the ping's ACK: replies only, so that a heartbeat (an
+    # order-channel message too) in the window passes, and reveals the gap, rather than being
+    # dropped in an ACK's place.
+    stack.sim.drop_next(stack.who, 3, replies_only=True)
     order = bot.request("limit_order", limit(1, is_ask=False, size=2, price=4000))
     assert [e.WhichOneof("body") for e in order] == ["status", "action_report"]
     assert all(e.is_replay for e in order)  # late, as replayed, but in order and complete

@@ -58,7 +58,7 @@ def test_s1_dropped_ack_is_resent_and_executed_once(
     # The ACK is lost, and so is the report behind it: nothing tells the client the order
     # arrived, so it resends the same envelope; the exchange answers a duplicate ACK.
     server.drop_ack(client_keys.public)
-    server.drop_next(client_keys.public, 1)
+    server.drop_next(client_keys.public, 1, replies_only=True)
     item = Commands(context).limit_order(contract_id=1, size=1, price_in_cents=5000)
     assert item.wait_acked(WAIT)
     processor.wait_for(lambda _: processor.named("replay_done"))  # the gap was replayed

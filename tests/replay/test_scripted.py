@@ -70,10 +70,11 @@ def _session_one(cmd: Commands, server: SimServer, bot: KeyPair) -> None:
     assert cmd.get_book_state(1).wait_done(WAIT)
     assert cmd.get_open_orders().wait_done(WAIT)
     server.drop_ack(bot.public)  # S1: the ACK is lost, the order is resent, a duplicate ACK
-    server.drop_next(bot.public, 1)  # ... and the report behind it, so nothing reveals it
+    # ... and the report behind it, so nothing reveals it (replies only: a heartbeat passes)
+    server.drop_next(bot.public, 1, replies_only=True)
     lost_ack = cmd.limit_order(contract_id=3, size=1, price_in_cents=4000)
     assert lost_ack.wait_acked(WAIT) and lost_ack.resends >= 1
-    server.drop_next(bot.public, 1)  # a dropped reply: a gap, replayed
+    server.drop_next(bot.public, 1, replies_only=True)  # a dropped reply: a gap, replayed
     dropped = cmd.limit_order(contract_id=3, size=1, price_in_cents=4010)
     follow = cmd.get_open_orders(3)
     assert follow.wait_done(WAIT) and dropped.wait_acked(WAIT)

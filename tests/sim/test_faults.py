@@ -157,3 +157,41 @@ def test_background_liquidity_keeps_books_alive(make_server: type[SimServer]) ->
             break
         server.call(lambda: None)
     assert traded and all(b.clock > 5 for b in books)
+
+
+def test_drop_next_replies_only_lets_heartbeats_and_others_trades_pass() -> None:
+    """Pure: ``replies_only`` counts the participant's own replies, nothing else to it."""
+    from recorder.sim.exchange import Delivery
+    from recorder.sim.faults import FaultPlan
+
+    def order(to: str, seq: int) -> Delivery:
+        return Delivery(to, Channel.ORDER, seq, b"m%d" % seq)
+
+    plan = FaultPlan()
+    plan.drop_next("alice", 2, replies_only=True)
+    heartbeat = plan.filter(None, [order("alice", 1)], wall_ns=1)
+    others_trade = plan.filter("bob", [order("bob", 1), order("alice", 2)], wall_ns=2)
+    own = plan.filter("alice", [order("alice", 3), order("alice", 4), order("alice", 5)], 3)
+    assert [t.delivery.seq for t in heartbeat] == [1]
+    assert [(t.delivery.to, t.delivery.seq) for t in others_trade] == [("bob", 1), ("alice", 2)]
+    assert [t.delivery.seq for t in own] == [5]  # 3 and 4 dropped, then disarmed
+    assert plan.armed() == [] and plan.idle
+    assert [e.kind for e in plan.events] == [FaultKind.DROP_NEXT] * 2
+    # Without it every message to the participant counts, a heartbeat first.
+    plan.drop_next("alice", 1)
+    assert plan.filter(None, [order("alice", 6)], wall_ns=4) == []
+
+
+def test_drop_next_replies_only_through_the_control_socket(
+    server: SimServer, alice: Client
+) -> None:
+    assert server.endpoints is not None
+    control = ControlClient(server.endpoints.control)
+    control.request("drop_next", participant=alice.key, count=1, replies_only=True)
+    assert control.request("status")["armed"] == [alice.key]
+    with pytest.raises(SimulatorError, match="replies_only must be true or false"):
+        control.request("drop_next", participant=alice.key, count=1, replies_only="yes")
+    mid = uuid.uuid4().hex
+    replies = [e for e in alice.request(limit(size=1), mid=mid) if e.mid == mid]
+    assert [e.WhichOneof("body") for e in replies] == ["action_report"]  # its ACK was dropped
+    assert "a reply" in control.request("events")[-1]["detail"]

@@ -130,7 +130,10 @@ def test_every_fault_command_sends_its_op(monkeypatch: pytest.MonkeyPatch) -> No
     key = KeyPair.generate().public_text
     runner = CliRunner()
     cases = [
-        (["drop-next", "3", "-p", key], ("drop_next", {"count": 3, "participant": key})),
+        (["drop-next", "3", "-p", key],
+         ("drop_next", {"count": 3, "replies_only": False, "participant": key})),
+        (["drop-next", "3", "--replies-only", "-p", key],
+         ("drop_next", {"count": 3, "replies_only": True, "participant": key})),
         (["drop-ack", "-p", key], ("drop_ack", {"participant": key})),
         (["drop-after-ack", "-p", key], ("drop_after_ack", {"participant": key})),
         (["drop-requests", "2", "-p", key], ("drop_requests", {"count": 2, "participant": key})),
