@@ -31,7 +31,9 @@ one (they were the p99 tail of the capture path).
 
 With a committer process (``safe`` only, :mod:`recorder.journal.committer`) a commit here only
 hands the rows to the child, which chains and commits them on another CPU; the spool is trimmed
-up to what the child acknowledged, so it always holds every row SQLite may not have yet.
+up to what the child acknowledged, so it always holds every row SQLite may not have yet. A bulk
+append (:data:`SPOOL_BYPASS_ROWS` frames or more), which goes around the spool, returns once the
+child has committed it, as it would once committed here.
 
 In the deferred modes (``fast``, and ``safe`` with its spool) an appending thread that finds
 ``fast_batch`` rows pending and no commit running commits them itself: backpressure on a
@@ -346,15 +348,20 @@ class Appender:
                     # In the spool, they are acknowledged; the next append hears of a failure.
                     return list(range(first, position))
                 self._committing = True
-            elif self._committing:
+            elif self._committing and self._committer is None:
                 while self._committed < last and self._failure is None:
                     cond.wait()
                 self._check_failure()
                 return list(range(first, position))
             else:
+                # A committer process's commits are heard only by a drain that waits for them
+                # (sync): this append takes the role, after the drain under way if there is one.
+                while self._committing and self._failure is None:
+                    cond.wait()
+                self._check_failure()
                 self._committing = True
         if spool is None:
-            self._drain()
+            self._drain(sync=self._committer is not None)  # committed when this returns
         else:
             with contextlib.suppress(JournalError):  # these rows are in the spool: acknowledged
                 self._drain(report_later=True)

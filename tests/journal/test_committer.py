@@ -8,6 +8,7 @@ loudly (tests/journal/test_errors.py). Here: the child's own life and death.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -23,6 +24,7 @@ from recorder.journal import open_journal
 from recorder.journal.committer import FOLDER_PREFIX
 from recorder.journal.spool import spool_path
 from recorder.journal.verify import verify
+from recorder.journal.writer import SPOOL_BYPASS_ROWS
 from recorder.venues.lx.samples import sample_records
 
 
@@ -130,3 +132,24 @@ def test_the_socket_folder_of_a_writer_killed_with_its_committer_is_swept(
 def test_an_unknown_committer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="committer must be one of"):
         open_journal(tmp_path / "c.journal", committer="thread")  # type: ignore[arg-type]
+
+
+def test_a_bulk_append_is_committed_when_it_returns(tmp_path: Path) -> None:
+    """An append of ``SPOOL_BYPASS_ROWS`` frames or more goes around the spool, so it is
+    committed before it returns — by the committer process too, which a kill right after the
+    append then cannot make lose it."""
+    path = tmp_path / "c.journal"
+    journal = open_journal(path, committer="process")
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(SPOOL_BYPASS_ROWS + 500, session_id=sid)
+    journal.append(records[:10])  # spooled, then the bulk behind it
+    last = journal.append(records[10:])[-1]
+    pid = journal.committer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _wait_exit(pid)
+    with contextlib.suppress(JournalError):  # the dead committer is reported, or not needed
+        journal.close()
+    with open_journal(path, readonly=True) as reader:
+        assert reader.head_position() == last == len(records)
+        assert [f.payload for f in reader.frames()] == [r.payload for r in records]
