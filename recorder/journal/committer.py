@@ -60,8 +60,8 @@ import zmq
 
 from recorder import errors
 from recorder.errors import JournalError, JournalFullError
-from recorder.journal.chain import _sha256, canonical
-from recorder.journal.spool import CANON_TAG, RECORD, Columns, decode
+from recorder.journal.chain import _HEAD, _sha256, canonical
+from recorder.journal.spool import _CHANNELS, _DIRECTIONS, CANON_CRC, CANON_TAG, RECORD, Columns
 from recorder.journal.wal import WalCheckpointer
 from recorder.journal.wire import WIRE_TAG, Records, unpack
 
@@ -305,6 +305,13 @@ def main(argv: Sequence[str]) -> int:
         zctx.destroy(linger=0)
 
 
+def _torn(path: str, expected: int) -> JournalError:
+    return JournalError(
+        f"journal {path}: a row handed over (after row {expected - 1}) fails its CRC; the spool "
+        "still holds it"
+    )
+
+
 class _Chain:
     """The child's side of the journal: rows handed over, chained and committed in order."""
 
@@ -326,39 +333,60 @@ class _Chain:
 
     def take(self, message: bytes) -> None:
         """Hold the rows of one ``R`` message (spool records), checking that they continue the
-        chain."""
-        view, at, end = memoryview(message), 1, len(message)
-        held = self.held
+        chain.
+
+        The common record — a row's canonical bytes — is read in place: its CRC, its columns
+        (:func:`~recorder.journal.spool.decode`, inlined) and its bytes for the chain, with one
+        copy (the chain's input) and no view; it runs for every frame the journal takes."""
+        held, path = self.held, self._path
         expected = self.position + len(held) + 1
+        at, end = 1, len(message)
+        prefix, prefix_size = RECORD.unpack_from, RECORD.size
+        head, head_size = _HEAD.unpack_from, _HEAD.size
+        crc32, canon_tag, canon_crc = zlib.crc32, CANON_TAG[0], CANON_CRC
+        channels, directions = _CHANNELS, _DIRECTIONS
         while at < end:
-            length, crc = RECORD.unpack_from(view, at)
-            at += RECORD.size
-            body = view[at : at + length]
-            at += length
-            if zlib.crc32(body) != crc:
-                raise JournalError(
-                    f"journal {self._path}: a row handed over (after row {expected - 1}) fails "
-                    "its CRC; the spool still holds it"
-                )
-            if body[:1] == CANON_TAG:
-                canon = bytes(body[1:])
-                columns = decode(canon)
-            elif body[:1] == WIRE_TAG:  # a wire frame: its record is built here
-                position, frame = unpack(body)
+            length, crc = prefix(message, at)
+            body = at + prefix_size
+            at = body + length
+            if message[body] == canon_tag:
+                canon = message[body + 1 : at]
+                if crc32(canon, canon_crc) != crc:
+                    raise _torn(path, expected)
+                (
+                    position, session_id, channel, direction, wall_ns, mono_ns, seq, is_replay,
+                    flags, run_n, mid_n, kind_n, _,
+                ) = head(canon)  # fmt: skip
+                run_end = head_size + run_n
+                mid_end = run_end + mid_n
+                kind_end = mid_end + kind_n
+                columns: Columns = (
+                    position, session_id, channels[channel], directions[direction], wall_ns,
+                    mono_ns, canon[head_size:run_end].decode(), seq,
+                    canon[run_end:mid_end].decode(), canon[mid_end:kind_end].decode(),
+                    bool(is_replay), flags, canon[kind_end:],
+                )  # fmt: skip
+            elif message[body : body + 1] == WIRE_TAG:  # a wire frame: its record is built here
+                view = memoryview(message)[body:at]
+                if crc32(view) != crc:
+                    raise _torn(path, expected)
+                position, frame = unpack(view)
                 record = self._records.record(frame)
                 canon = canonical(position, record)
                 columns = (position, *record)
             else:
+                if crc32(memoryview(message)[body:at]) != crc:
+                    raise _torn(path, expected)
                 raise JournalError(
-                    f"journal {self._path}: a row handed over has the unknown spool body tag "
-                    f"{bytes(body[:1])!r} (parent and committer of different recorder versions?)"
+                    f"journal {path}: a row handed over has the unknown spool body tag "
+                    f"{message[body : body + 1]!r} (parent and committer of different recorder "
+                    "versions?)"
                 )
-            if columns[0] < expected:
+            if position < expected:
                 continue  # committed already
-            if columns[0] != expected:
+            if position != expected:
                 raise JournalError(
-                    f"journal {self._path}: row {columns[0]} was handed over where row "
-                    f"{expected} was due"
+                    f"journal {path}: row {position} was handed over where row {expected} was due"
                 )
             held.append((columns, canon))
             expected += 1

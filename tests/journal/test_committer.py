@@ -15,14 +15,18 @@ import signal
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
 
+from recorder.core.frames import FrameRecord
 from recorder.errors import JournalClosedError, JournalError
 from recorder.journal import open_journal
-from recorder.journal.committer import FOLDER_PREFIX
-from recorder.journal.spool import spool_path
+from recorder.journal.chain import canonical
+from recorder.journal.committer import FOLDER_PREFIX, _Chain
+from recorder.journal.journal import _connect
+from recorder.journal.spool import CANON_TAG, RECORD, decode, spool_path, wire_records
 from recorder.journal.verify import verify
 from recorder.journal.writer import SPOOL_BYPASS_ROWS
 from recorder.venues.lx.samples import sample_records
@@ -153,3 +157,55 @@ def test_a_bulk_append_is_committed_when_it_returns(tmp_path: Path) -> None:
     with open_journal(path, readonly=True) as reader:
         assert reader.head_position() == last == len(records)
         assert [f.payload for f in reader.frames()] == [r.payload for r in records]
+
+
+def _chain_for(tmp_path: Path) -> tuple[_Chain, int]:
+    path = tmp_path / "t.journal"
+    with open_journal(path) as journal:  # a journal with a session, nothing committed yet
+        sid = journal.start_session(venue="lx1", capture_point="test")
+    return _Chain(_connect(path, readonly=False, busy_timeout_ms=1000), str(path)), sid
+
+
+def _spool_records(records: list[FrameRecord], first: int = 1) -> bytes:
+    """Spool records as the appender writes them: canonical bytes, or wire frames (odd ones)."""
+    parts = []
+    for position, record in enumerate(records, first):
+        if position % 2:
+            wire = (*record[:5], record.flags, record.payload, None)
+            parts.append(wire_records(position, [wire]))
+        else:
+            canon = CANON_TAG + canonical(position, record)
+            parts.append(RECORD.pack(len(canon), zlib.crc32(canon)) + canon)
+    return b"".join(parts)
+
+
+def test_the_committer_reads_handed_rows_as_the_spool_holds_them(tmp_path: Path) -> None:
+    chain, sid = _chain_for(tmp_path)
+    records = sample_records(40, session_id=sid)
+    message = b"R" + _spool_records(records)
+    chain.take(message)
+    assert chain.held == [
+        (decode(canonical(i, r)), canonical(i, r)) for i, r in enumerate(records, 1)
+    ]
+    chain.take(b"R" + _spool_records(records[-3:], first=38))  # handed again: skipped
+    assert len(chain.held) == 40
+    with pytest.raises(JournalError, match="row 43 was handed over where row 41 was due"):
+        chain.take(b"R" + _spool_records(records[:1], first=43))
+
+
+@pytest.mark.parametrize("at", [0, 9, -1], ids=["prefix", "tag-or-head", "payload"])
+def test_the_committer_refuses_a_damaged_row(tmp_path: Path, at: int) -> None:
+    chain, sid = _chain_for(tmp_path)
+    record = sample_records(1, session_id=sid)
+    for first in (1, 2):  # a wire frame (odd positions), then canonical bytes
+        data = bytearray(_spool_records(record, first))
+        data[at + 4 if at == 0 else at] ^= 0xFF  # the CRC, the body's start, its last byte
+        with pytest.raises(JournalError, match="fails its CRC"):
+            chain.take(b"R" + bytes(data))
+
+
+def test_the_committer_refuses_an_unknown_body_tag(tmp_path: Path) -> None:
+    chain, _ = _chain_for(tmp_path)
+    body = b"X" + bytes(60)
+    with pytest.raises(JournalError, match="unknown spool body tag b'X'"):
+        chain.take(b"R" + RECORD.pack(len(body), zlib.crc32(body)) + body)
