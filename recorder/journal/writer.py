@@ -159,6 +159,9 @@ class Appender:
         """With a committer process: where the spool's records not handed to it yet start."""
         self._unspooled = False
         """Rows went around the spool (a bulk append) since the last hand-over."""
+        self._bypass_to = 0
+        """The last position of the latest bulk append (around the spool): no row may be
+        spooled (acknowledged) behind it before it is committed, or a kill -9 leaves a hole."""
         self._committed = head_position
         self._committing = False
         self._failure: BaseException | None = None
@@ -226,7 +229,10 @@ class Appender:
     def _takes_one(self) -> bool:
         """One more row may join the pending ones without a commit first (under the lock)."""
         return (
-            self._failure is None and not self._closed and len(self._pending) + 1 < self._fast_batch
+            self._failure is None
+            and not self._closed
+            and len(self._pending) + 1 < self._fast_batch
+            and self._committed >= self._bypass_to
         )
 
     def _enqueue(self, pending: Pending) -> None:
@@ -260,6 +266,7 @@ class Appender:
                     and not self._closed
                     and len(rows) + count < self._fast_batch
                     and count
+                    and self._committed >= self._bypass_to
                 ):
                     first = self._next
                     spool = self._spool
@@ -298,10 +305,14 @@ class Appender:
         with self._lock:  # cond's lock, without Condition.__enter__'s Python frames
             if self._failure is not None or self._closed:
                 self._check_usable()
-            first = self._next
-            batch: list[Pending] = []
             spool = self._spool
             inline = spool is None or len(records) >= SPOOL_BYPASS_ROWS
+            if not inline:  # behind an uncommitted bulk a spooled row would follow a hole
+                while self._committed < self._bypass_to and self._failure is None:
+                    cond.wait()
+                self._check_usable()
+            first = self._next
+            batch: list[Pending] = []
             if inline:
                 spool = None  # this batch is committed before append returns
                 self._unspooled = self._spool is not None
@@ -332,6 +343,8 @@ class Appender:
             rows += batch
             self._next = position
             last = position - 1
+            if inline and self._spool is not None:
+                self._bypass_to = last
             if self._deferred and not (inline and self._spool is not None):
                 if len(rows) < self._fast_batch:
                     self._quiet = False
@@ -635,8 +648,13 @@ class Appender:
             yield self._conn
         finally:
             with self._cond:
-                self._committing = False
-                self._cond.notify_all()
+                due = bool(self._pending) and self._failure is None
+                if not due:
+                    self._committing = False
+                    self._cond.notify_all()
+            if due:  # rows appended meanwhile: their appenders (and a parked flusher) wait
+                with contextlib.suppress(JournalError):  # raised to those appenders
+                    self._drain(report_later=True)
 
     def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement in its own transaction; return ``last_insert_rowid``."""
