@@ -35,6 +35,13 @@ up to what the child acknowledged, so it always holds every row SQLite may not h
 append (:data:`SPOOL_BYPASS_ROWS` frames or more), which goes around the spool, returns once the
 child has committed it, as it would once committed here.
 
+A bulk append leaves no copy in the spool, so until it is committed no later frame is spooled
+(acknowledged) behind it: a kill -9 would leave the spool with a hole, which its merge cannot
+cross. Other threads' appends wait for the bulk's commit meanwhile. A non-frame write (a
+session, a gap, a checkpoint: :meth:`Appender.exclusive`) holds the committer role; the frames
+appended meanwhile are committed before it lets the role go, since their appenders, readers and
+a parked flusher may be waiting for that.
+
 In the deferred modes (``fast``, and ``safe`` with its spool) an appending thread that finds
 ``fast_batch`` rows pending and no commit running commits them itself: backpressure on a
 producer faster than the flusher.
