@@ -11,15 +11,24 @@ Theory of operation (docs/protocol.md, Decisions, "Capture service")
 
 * A frame with a mid goes to the connection that sent the request with that mid (a ``Batch``'s
   inner mids are learned too). The service's own mids route nowhere: their replies are journaled
-  only. A mid nobody here sent (an order from before this session) goes to every bot.
+  only. A mid nobody here sent (an order from before this session), or of a bot that has gone
+  (:meth:`Routes.forget`; the service, finding a target gone as it sends, sends the frame to
+  every other bot too), goes to every bot.
 * An ``ActionReport`` under the mid of a ``CancelOrder``, ``CancelReplace``, ``CancelAll`` or
   ``Batch`` also goes to the connection that owns the report's ``entry_id``, when that is
   another bot: bot B learns that bot A cancelled B's order.
-* Replayed frames (``is_replay``) answer the ``MessageReplay`` whose ACK came last: they go to
-  the bot that asked, or, for the service's own replay, by their mid as above.
+* Replayed frames (``is_replay``) answer the ``MessageReplay`` whose ACK came last — or, while
+  no ACK is known (it was lost), the oldest one still outstanding: they go to the bot that
+  asked (:attr:`Routes.replayer`), or, for the service's own replay, by their mid as above
+  (:meth:`Routes.by_mid`, which also says who a bot's replayed frame is for when it fills the
+  service's own gap).
 * A frame without a mid is broadcast to every known bot (heartbeats, and so run changes), except
   an empty-mid ``Status`` (the exchange's ``REJECT_MALFORMED``), which goes to the oldest bot
-  whose frame had no valid mid (garbage, multi-part, a bad mid), or to every bot if none.
+  whose frame the exchange answers with an empty mid (bytes that are not an envelope, a
+  multi-part message, a bad mid), or to every bot if none. A frame flagged ``MALFORMED`` that
+  the exchange still answers under its mid (an envelope without a body, a seq out of range: a
+  version-1 envelope with a valid mid; a major version other than 1 with any mid but an empty
+  one, answered ``REJECT_VERSION``) is learned under that mid like any request.
 
 A bot is *known* from its first message on: a ROUTER cannot address a connection before that.
 Mids are remembered up to :data:`MAX_MIDS` (oldest forgotten first; a forgotten mid routes like
@@ -31,8 +40,11 @@ from __future__ import annotations
 import re
 from collections import OrderedDict, deque
 
-from recorder.core.frames import FrameRecord
+from google.protobuf.message import DecodeError
+
+from recorder.core.frames import FrameFlag, FrameRecord
 from recorder.venues.lx import lx1_pb2 as pb
+from recorder.venues.lx.codec import kind_of
 
 SERVICE = b""
 """The owner of the service's own requests (never a real ZeroMQ routing id)."""
@@ -77,7 +89,8 @@ class Routes:
             self._peers[rid] = None
         mid = record.mid
         if record.flags or not _MID(mid):
-            self._bad.append(rid)
+            if not (record.flags and self._answered_under_mid(rid, record)):
+                self._bad.append(rid)
             return
         self._remember(mid, rid)
         kind = record.kind
@@ -91,11 +104,46 @@ class Routes:
         elif kind == "MessageReplay":
             self._replay_mids[mid] = rid
 
+    def _answered_under_mid(self, rid: bytes, record: FrameRecord) -> bool:
+        """Learn a flagged frame the exchange answers under its mid all the same, as the exchange
+        reads it (the simulator: docs/protocol.md, "Envelope and first replies"): a major version
+        other than 1 is refused under its mid, whatever it is; a version-1 envelope with a valid
+        mid is answered under it (no body: ``REJECT_MALFORMED``; a seq out of range: executed).
+        False for what is answered with an empty mid (bytes that are not an envelope, a
+        multi-part message, a bad mid): the sender then waits for an empty-mid ``Status``."""
+        if record.flags & FrameFlag.MULTIPART:
+            return False
+        try:
+            envelope = _parse(record.payload)
+        except DecodeError:
+            return False
+        mid = envelope.mid
+        if envelope.mversion.partition(".")[0] != "1":
+            if mid:
+                self._remember(mid, rid)  # REJECT_VERSION is its only reply
+            return bool(mid)
+        if not _MID(mid):
+            return False
+        kind = kind_of(envelope) if envelope.WhichOneof("body") else ""
+        self.request(rid, record._replace(mid=mid, kind=kind, flags=0))
+        return True
+
     def own(self, mid: str, kind: str) -> None:
         """Learn a request the service itself sends (its replies are not forwarded)."""
         self._remember(mid, SERVICE)
         if kind == "MessageReplay":
             self._replay_mids[mid] = SERVICE
+
+    @property
+    def replayer(self) -> bytes | None:
+        """The bot whose own ``MessageReplay`` the replayed frames arriving now answer, if any:
+        the one whose ACK came last or, while no ACK is known, the oldest still outstanding (the
+        exchange answers requests in turn, so replayed frames with no ACK before them are that
+        replay's, its ACK lost on the way). None for the service's own replay, or a bot gone."""
+        owner = self.replay_owner
+        if owner is None:
+            owner = next(iter(self._replay_mids.values()), None)
+        return owner if owner is not None and owner in self._peers else None
 
     def forget(self, rid: bytes) -> None:
         """A bot connection is gone: stop addressing it (its mids then route to every bot)."""
@@ -116,11 +164,21 @@ class Routes:
         """Where an inbound order-channel frame goes, decided in arrival order."""
         mid = record.mid
         if record.is_replay:
-            owner = self.replay_owner
-            if owner is not None and owner != SERVICE:
-                return (owner,)
+            replayer = self.replayer
+            if replayer is not None:
+                return (replayer,)
         elif mid in self._replay_mids:
             self._replay_progress(record)
+        owner = self._owners.get(mid)  # the common case first: a reply to a bot still here
+        if owner is not None and owner in self._peers and mid not in self._cross:
+            return (owner,)
+        return self.by_mid(record)
+
+    def by_mid(self, record: FrameRecord) -> tuple[bytes, ...]:
+        """Where an inbound frame goes by its mid alone (what :meth:`targets` decides for a frame
+        that answers no bot's replay). Learns nothing, but an empty-mid ``Status`` takes its
+        garbage sender off the queue."""
+        mid = record.mid
         if not mid:
             if record.kind == "Status" and not record.is_replay and self._bad:
                 return self._live(self._bad.popleft())

@@ -46,7 +46,7 @@ from zmq.utils.monitor import recv_monitor_message
 from recorder.capture.intake import BURST, Parts, drain, drain_router, joined, record_of, unusual
 from recorder.capture.logs import event
 from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes, SendRequest
-from recorder.capture.routing import SERVICE, Routes
+from recorder.capture.routing import Routes
 from recorder.capture.sockets import AllowList, CaptureEndpoints, Peers, Upstream
 from recorder.capture.status import CaptureStatus, answer
 from recorder.core.frames import Channel, Direction, FrameRecord
@@ -434,19 +434,22 @@ class CaptureService:
         concerns = gaps.concerns
         send = self._router.send
         to_bots = self._to_bots
+        targets: tuple[bytes, ...]
         for i in range(start, stop):
             record = records[i]
             if record.flags:  # garbage or multi-part: every bot gets it as it came
                 to_bots(record, routes.peers, parts.get(i))
                 continue
             if record.is_replay:
-                owner = routes.replay_owner
-                targets = targets_of(record)
-                if owner is not None and owner != SERVICE:  # a bot's own MessageReplay
-                    to_bots(record, targets)
+                replayer = routes.replayer
+                if replayer is not None:  # a bot's own MessageReplay: that bot gets it now ...
+                    self._send_each(record, (replayer,))
+                if gaps.is_backfill(record):
                     targets = ()
-                elif gaps.is_backfill(record):
-                    targets = ()
+                elif replayer is None:
+                    targets = routes.by_mid(record)
+                else:  # ... and, should it fill the service's own gap, the others it is for
+                    targets = tuple(rid for rid in routes.by_mid(record) if rid != replayer)
             else:
                 targets = targets_of(record)
                 if order_seq.is_fast(record.seq, record.run_id):
@@ -459,7 +462,8 @@ class CaptureService:
                             send(rid, _SNDMORE_NB)
                             send(record.payload, _NOBLOCK)
                         except zmq.ZMQError as exc:
-                            self._not_delivered(rid, exc)
+                            if self._not_delivered(rid, exc):
+                                self._send_each(record, routes.peers)
                     elif targets:
                         to_bots(record, targets)
                     continue
@@ -490,8 +494,19 @@ class CaptureService:
     def _to_bots(
         self, record: FrameRecord, targets: Sequence[bytes], parts: list[bytes] | None = None
     ) -> None:
+        """Send a frame to ``targets``; if one of them has gone, to every other bot too: a frame
+        for a bot that has gone goes to every bot (docs/protocol.md, "Capture service")."""
+        if self._send_each(record, targets, parts):
+            peers = self.routes.peers
+            self._send_each(record, [rid for rid in peers if rid not in targets], parts)
+
+    def _send_each(
+        self, record: FrameRecord, targets: Sequence[bytes], parts: list[bytes] | None = None
+    ) -> bool:
+        """Send a frame to each of ``targets``, as it came; True if one of them has gone."""
         router = self._router
         payload = record.payload
+        gone = False
         for rid in targets:
             try:
                 if parts is None:
@@ -500,15 +515,18 @@ class CaptureService:
                 else:
                     router.send_multipart([rid, *parts], _NOBLOCK)
             except zmq.ZMQError as exc:
-                self._not_delivered(rid, exc)
+                gone = self._not_delivered(rid, exc) or gone
+        return gone
 
-    def _not_delivered(self, rid: bytes, exc: zmq.ZMQError) -> None:
+    def _not_delivered(self, rid: bytes, exc: zmq.ZMQError) -> bool:
+        """Count a frame ``rid`` did not get; True when the bot has gone (it is forgotten)."""
         self.not_delivered += 1
         if exc.errno == errno.EHOSTUNREACH:
             self.routes.forget(rid)
             event(log, logging.INFO, "bot gone", rid=rid.hex())
-        else:
-            event(log, logging.WARNING, "bot not keeping up", rid=rid.hex(), error=exc)
+            return True
+        event(log, logging.WARNING, "bot not keeping up", rid=rid.hex(), error=exc)
+        return False
 
     # ------------------------------------------------------------------ gap filling
 

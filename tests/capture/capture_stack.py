@@ -11,8 +11,11 @@ import atexit
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from grpc_tools import protoc
 
@@ -24,15 +27,18 @@ if protoc.main(["protoc", f"-I{_PROTO_DIR}", f"--python_out={_GENERATED}", "lx1.
 sys.path.insert(0, str(_GENERATED))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from plain_bot import PB as pb  # noqa: E402
 from plain_bot import PlainBot  # noqa: E402
 
 from recorder.capture import CaptureService  # noqa: E402
+from recorder.capture.status import CaptureStatus, query_status  # noqa: E402
 from recorder.config import SimConfig  # noqa: E402
 from recorder.journal import Journal  # noqa: E402
 from recorder.keys import KeyPair  # noqa: E402
 from recorder.sim.server import SimServer  # noqa: E402
 
 LOOPBACK = "tcp://127.0.0.1:*"
+T = TypeVar("T")
 
 
 def sim_config(**overrides: object) -> SimConfig:
@@ -100,5 +106,40 @@ class Stack:
             if envelope is not None and envelope.run_id:
                 seen = envelope.seq
 
+    def status_when(self, check: Callable[[CaptureStatus], bool]) -> CaptureStatus:
+        """Ask the status socket until its answer passes ``check`` (it reads the connection
+        events first: a bot that has gone is counted out once the service knows)."""
+        endpoints = self.service.endpoints
+        assert endpoints is not None
+
+        def passing() -> CaptureStatus | None:
+            status = query_status(endpoints.status)
+            return status if check(status) else None
+
+        return wait_until(passing)
+
+    def exchange_seq_of(self, mid: str) -> int:
+        """Wait until the exchange has sent this participant a message under ``mid`` (it is in
+        the exchange's record, whether or not a fault kept it off the wire); its seq."""
+
+        def sent() -> int | None:
+            for data in reversed(self.sim.call(lambda: self.sim.exchange.sent(self.who))):
+                envelope = pb.Envelope.FromString(data)
+                if envelope.mid == mid:
+                    return int(envelope.seq)
+            return None
+
+        return wait_until(sent)
+
     def stop(self) -> None:
         self.service.stop("test finished")
+
+
+def wait_until(condition: Callable[[], T | None], timeout: float = 10.0) -> T:
+    """Poll ``condition`` (every 5 ms) until it gives something other than None; that."""
+    deadline = time.monotonic() + timeout
+    while (value := condition()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{condition} still None after {timeout} s")
+        time.sleep(0.005)
+    return value

@@ -4,6 +4,7 @@ nothing."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -146,3 +147,46 @@ def test_a_bot_with_an_unknown_key_gets_nothing(make_stack: Callable[..., Stack]
     stack.stop()
     assert stranger.sent[0] not in {f.payload for f in stack.journal.frames()}
     assert stack.service.status().bots_connected in (0, 1)
+
+
+def test_a_bots_replay_filling_the_gap_leaves_the_other_bot_its_reply(
+    make_stack: Callable[..., Stack], second_bot_keys: KeyPair
+) -> None:
+    stack = make_stack(heartbeat_ms=60_000)  # nothing but a's replay reveals the gap
+    a, b = stack.bot(market=False), stack.bot(second_bot_keys, market=False)
+    a.ping()
+    b.ping()
+    stack.sim.drop_next(stack.who, 1, replies_only=True)
+    # a request with one reply: a cancel of an unknown entry, REJECT_UNKNOWN_ENTRY
+    cancel = b.send("cancel_order", pb.CancelOrder(contract_id=1, entry_id=uuid.uuid4().hex))
+    lost = stack.exchange_seq_of(cancel)
+    replay = a.send("message_replay", pb.MessageReplay(run_id=stack.sim.run_id, from_seq=1))
+    got_a = a.recv_until(lambda e: e.mid == replay and e.HasField("replay_done"))
+    assert [e.seq for e in got_a if e.is_replay] == list(range(1, lost + 1))  # a's own replay
+    # its copy of the lost seq fills the service's gap: b gets it (late, flagged), once
+    got_b = b.ping()
+    assert [(e.seq, e.is_replay, e.status.code) for e in got_b if e.mid == cancel] == [
+        (lost, True, pb.REJECT_UNKNOWN_ENTRY)
+    ]
+    assert len({e.seq for e in got_b}) == len(got_b)
+    stack.stop()
+    gaps = [g for g in stack.journal.gaps() if g.channel == "order"]
+    assert [(g.from_seq, g.to_seq, g.state) for g in gaps] == [(lost, lost, "filled")]
+
+
+def test_a_bots_replayed_frames_reach_it_when_its_replays_ack_is_lost(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(heartbeat_ms=60_000)
+    bot = stack.bot(market=False)
+    bot.ping()
+    bot.ping()
+    stack.sim.drop_ack(stack.who)  # the replay's
+    mid = bot.send("message_replay", pb.MessageReplay(run_id=stack.sim.run_id, from_seq=1))
+    got = bot.recv_until(lambda e: e.mid == mid and e.HasField("replay_done"))
+    done = got[-1].replay_done  # the replies to the service's GetContracts and to two pings
+    assert done.count > 6
+    assert [e.seq for e in got if e.is_replay and e.mid != mid] == list(range(1, done.count + 1))
+    # the lost ACK is a gap the service fills: the bot gets it late, as replayed
+    ack = next(e for e in got if e.mid == mid)
+    assert ack.is_replay and ack.status.code == pb.ACK
