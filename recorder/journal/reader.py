@@ -124,13 +124,48 @@ class Reader:
             yield to_frame(row)
 
     def hashed_rows(self, start: int = 1, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
-        """Rows with their stored hash (``FRAME_COLUMNS``) in position order; used by verify."""
+        """Rows with their stored hash (``FRAME_COLUMNS``) in position order, and whether the
+        payload and the hash are stored as BLOBs; used by verify (the two are read as bytes
+        whatever was stored in them, so that an edited value is a break at its position, not a
+        decoding error)."""
         yield from self._windows(
             "position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,"
-            " kind, is_replay, flags, payload, hash",
+            " kind, is_replay, flags, CAST(payload AS BLOB), CAST(hash AS BLOB),"
+            " typeof(payload) = 'blob' AND typeof(hash) = 'blob'",
             start,
             stop,
         )
+
+    def first_not_utf8(self, start: int = 1) -> int | None:
+        """The first position from ``start`` on with a text column that is not UTF-8 (which
+        apsw cannot read as text: an edited row), or None."""
+        rows = self._conn.execute(
+            "SELECT position, CAST(channel AS BLOB), CAST(direction AS BLOB),"
+            " CAST(run_id AS BLOB), CAST(mid AS BLOB), CAST(kind AS BLOB) FROM frames"
+            " WHERE position >= ? ORDER BY position",
+            (start,),
+        )
+        for position, *texts in rows:
+            try:
+                for text in texts:
+                    if text is not None:
+                        bytes(text).decode()
+            except UnicodeDecodeError:
+                return int(position)
+        return None
+
+    def extent(self) -> tuple[int, int | None]:
+        """``(rows, lowest position)`` of the frames table, whatever its positions are."""
+        row: Any = self._conn.execute("SELECT count(*), min(position) FROM frames").fetchone()
+        return int(row[0]), row[1]
+
+    def highest_position_named(self) -> int:
+        """The highest frame position a checkpoint or the gap ledger refers to (0: none)."""
+        row: Any = self._conn.execute(
+            "SELECT max(coalesce((SELECT max(position) FROM checkpoints), 0),"
+            " coalesce((SELECT max(detected_position) FROM gaps), 0))"
+        ).fetchone()
+        return int(row[0])
 
     def _windows(self, columns: str, start: int, stop: int | None) -> Iterator[Any]:
         end = self.head_position() + 1 if stop is None else stop

@@ -14,6 +14,16 @@ Checks, in one pass in position order:
    by the position where the jump was journaled. Gaps still ``open`` or ``requested`` in the
    ledger are reported and fail verification too.
 
+4. **Rows outside the chain**: a row at a position below 1 (which the scan from 1 to the head
+   never reads) is an inserted row; a checkpoint or a gap-ledger entry that names a position
+   past the head means the frames after it were removed. A row whose columns hold what no
+   journal writes (a type, a channel, text that is not UTF-8) is a break at its position, not
+   an error.
+5. **An anchor** (``anchor=(position, hash)``: the head a user recorded outside the journal,
+   e.g. from an earlier ``recorder verify``): the row at that position must still carry that
+   hash. The chain proves that nothing before a row was changed; only a hash kept elsewhere
+   proves that the journal was not cut short or rewritten from some point on.
+
 Duplicated live seqs, malformed frames and steps back of the wall clock (``clock_steps_back``:
 time look-ups assume the clock rises with the position) are counted and reported; they are facts
 about the exchange, the wire or the host, not damage to the journal.
@@ -21,6 +31,7 @@ about the exchange, the wire or the host, not damage to the journal.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,7 +48,7 @@ class Break:
 
     position: int | None
     kind: str
-    """``position``, ``hash``, ``seq`` or ``gap``."""
+    """``position``, ``hash``, ``row``, ``anchor``, ``seq`` or ``gap``."""
     message: str
 
 
@@ -75,71 +86,125 @@ class _Stream:
     """``[from_seq, to_seq, position_seen]`` ranges not yet seen."""
 
 
-def verify(journal: Journal) -> VerifyReport:
-    """Verify the whole journal; see the module docstring for what is checked."""
+_UNHASHABLE = (KeyError, TypeError, AttributeError, ValueError, OverflowError, struct.error)
+"""What hashing a row raises when its columns hold values no journal writes (an edited row)."""
+
+
+def verify(journal: Journal, *, anchor: tuple[int, bytes] | None = None) -> VerifyReport:
+    """Verify the whole journal; see the module docstring for what is checked. ``anchor``:
+    ``(position, hash)`` recorded earlier, which the journal must still hold."""
     breaks: list[Break] = []
     prev = GENESIS
     expected_position = 1
     chain_ok = True
+    scanned = True
     streams: dict[StreamKey, _Stream] = {}
     owner = _stream_owners(journal)
     malformed = duplicates = replayed = frames = steps_back = 0
     last_wall = 0
-    for row in journal.reader.hashed_rows():
-        (
-            position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid, kind,
-            is_replay, flags, payload, stored,
-        ) = row  # fmt: skip
-        frames += 1
-        if wall_ns < last_wall:
-            steps_back += 1
-        last_wall = wall_ns
-        if position != expected_position and chain_ok:
-            breaks.append(
-                Break(
-                    expected_position,
-                    "position",
-                    f"positions jump from {expected_position - 1} to {position}: rows removed",
-                )
-            )
-            chain_ok = False
-        expected_position = position + 1
-        if chain_ok:
-            computed = row_hash(
-                prev, position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,
-                kind, is_replay, flags, payload,
-            )  # fmt: skip
-            if computed != stored:
+    try:
+        for row in journal.reader.hashed_rows():
+            (
+                position, session_id, channel, direction, wall_ns, mono_ns, run_id, seq, mid,
+                kind, is_replay, flags, payload, stored, blobs,
+            ) = row  # fmt: skip
+            frames += 1
+            if position != expected_position and chain_ok:
                 breaks.append(
                     Break(
-                        position,
-                        "hash",
-                        f"hash chain broken at position {position}: the row was altered "
-                        "(or a row before it was inserted or removed)",
+                        expected_position,
+                        "position",
+                        f"positions jump from {expected_position - 1} to {position}: rows removed",
                     )
                 )
                 chain_ok = False
-            prev = bytes(stored)
-        if flags & 1:
-            malformed += 1
-            continue
-        if direction != "in":
-            continue
-        key = (channel, owner(session_id, channel), run_id)
-        stream = streams.get(key)
-        if stream is None:
-            stream = streams[key] = _Stream(1 if channel == "order" or is_replay else seq)
-        if is_replay:
-            replayed += 1
-            _fill(stream, seq)
-        elif seq == stream.expected:
-            stream.expected += 1
-        elif seq > stream.expected:
-            stream.missing.append([stream.expected, seq - 1, position])
-            stream.expected = seq + 1
-        elif not _fill(stream, seq):
-            duplicates += 1
+            expected_position = position + 1
+            if chain_ok:
+                try:
+                    computed: bytes | None = row_hash(
+                        prev, position, session_id, channel, direction, wall_ns, mono_ns,
+                        run_id, seq, mid, kind, is_replay, flags, payload,
+                    )  # fmt: skip
+                except _UNHASHABLE as exc:
+                    computed = None
+                    breaks.append(
+                        Break(
+                            position,
+                            "row",
+                            f"the row at position {position} holds values no journal writes "
+                            f"({type(exc).__name__}: {exc}): it was altered",
+                        )
+                    )
+                    chain_ok = False
+                if computed is not None and not blobs:
+                    computed = None
+                    breaks.append(
+                        Break(
+                            position,
+                            "row",
+                            f"the row at position {position} stores its payload or hash as "
+                            "text, which no journal writes: it was altered",
+                        )
+                    )
+                    chain_ok = False
+                if computed is not None and computed != stored:
+                    breaks.append(
+                        Break(
+                            position,
+                            "hash",
+                            f"hash chain broken at position {position}: the row was altered "
+                            "(or a row before it was inserted or removed)",
+                        )
+                    )
+                    chain_ok = False
+                prev = stored if isinstance(stored, bytes) else b""
+            if anchor is not None and position == anchor[0] and stored != anchor[1]:
+                breaks.append(
+                    Break(
+                        position,
+                        "anchor",
+                        f"the row at position {position} has hash {_hex(stored)}, the anchor "
+                        f"{anchor[1].hex()}: the journal was altered or rewritten up to there",
+                    )
+                )
+            if not isinstance(wall_ns, int) or not isinstance(flags, int):
+                continue  # an altered row (a break above): nothing more to read in it
+            if wall_ns < last_wall:
+                steps_back += 1
+            last_wall = wall_ns
+            if flags & 1:
+                malformed += 1
+                continue
+            if direction != "in":
+                continue
+            key = (channel, owner(session_id, channel), run_id)
+            stream = streams.get(key)
+            if stream is None:
+                stream = streams[key] = _Stream(1 if channel == "order" or is_replay else seq)
+            if is_replay:
+                replayed += 1
+                _fill(stream, seq)
+            elif seq == stream.expected:
+                stream.expected += 1
+            elif seq > stream.expected:
+                stream.missing.append([stream.expected, seq - 1, position])
+                stream.expected = seq + 1
+            elif not _fill(stream, seq):
+                duplicates += 1
+    except UnicodeDecodeError:  # a text column edited into bytes that are not UTF-8
+        scanned = False
+        at = journal.reader.first_not_utf8(expected_position)
+        breaks.append(
+            Break(
+                at,
+                "row",
+                f"the row at position {at} holds text that is not UTF-8: it was altered; "
+                "verification stopped there",
+            )
+        )
 
+    head_position, head_hash = journal.reader.head()
+    breaks += _outside_the_chain(journal, frames, head_position, anchor, scanned)
     open_gaps = 0
     unrecoverable: dict[StreamKey, list[tuple[int, int]]] = {}
     for gap in journal.gaps():
@@ -170,7 +235,6 @@ def verify(journal: Journal) -> VerifyReport:
                 )
             )
     breaks.sort(key=lambda b: (b.position is None, b.position or 0))
-    head_position, head_hash = journal.reader.head()
     return VerifyReport(
         frames=frames,
         head_position=head_position,
@@ -183,6 +247,51 @@ def verify(journal: Journal) -> VerifyReport:
         clock_steps_back=steps_back,
         open_gaps=open_gaps,
     )
+
+
+def _outside_the_chain(
+    journal: Journal,
+    frames: int,
+    head_position: int,
+    anchor: tuple[int, bytes] | None,
+    scanned: bool,
+) -> list[Break]:
+    """Rows the scan from position 1 to the head cannot see, and frames missing after it."""
+    breaks = []
+    rows, lowest = journal.reader.extent()
+    if scanned and (rows != frames or (lowest is not None and lowest < 1)):
+        breaks.append(
+            Break(
+                lowest,
+                "position",
+                f"{rows - frames} row(s) outside positions 1..{head_position} (the lowest at "
+                f"{lowest}): rows inserted",
+            )
+        )
+    named = journal.reader.highest_position_named()
+    if named > head_position:
+        breaks.append(
+            Break(
+                head_position + 1,
+                "position",
+                f"the journal ends at position {head_position} but its checkpoints or gap ledger "
+                f"name position {named}: frames after {head_position} were removed",
+            )
+        )
+    if anchor is not None and anchor[0] > head_position:
+        breaks.append(
+            Break(
+                head_position + 1,
+                "anchor",
+                f"the journal ends at position {head_position}, before the anchor's position "
+                f"{anchor[0]}: frames were removed",
+            )
+        )
+    return breaks
+
+
+def _hex(value: object) -> str:
+    return value.hex() if isinstance(value, bytes) else repr(value)
 
 
 def _stream_owners(journal: Journal) -> Callable[[int, str], str]:
