@@ -224,6 +224,11 @@ def _merge_file(layers: dict[str, dict[str, Any]], file: Path) -> None:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition; e.g. a latin-1 editor
+        raise ConfigError(
+            f"config file {file} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); a TOML file must be UTF-8: save it again as UTF-8"
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
     for section, values in data.items():

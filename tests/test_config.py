@@ -77,3 +77,10 @@ def test_config_is_frozen() -> None:
 def test_shipped_config_toml_loads() -> None:
     shipped = Path(__file__).resolve().parents[1] / "config.toml"
     assert load_config(shipped, environ={}).source == shipped
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    file = tmp_path / "latin1.toml"
+    file.write_bytes(b'[journal]\npath = "caf\xe9.journal"\n')
+    with pytest.raises(ConfigError, match=r"latin1\.toml is not UTF-8 text \(byte 0xe9"):
+        load_config(file, environ={})

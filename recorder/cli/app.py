@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import apsw
 import click
 
 from recorder import __version__
@@ -15,26 +16,52 @@ from recorder.errors import RecorderError
 
 @dataclass
 class AppContext:
-    """What every command gets: the config file the user chose."""
+    """What every command gets: the config file the user chose.
+
+    ``journal_path`` is the journal the last loaded configuration names, kept so the error
+    boundary can say which file is damaged when SQLite reports it.
+    """
 
     config_path: Path | None
+    journal_path: Path | None = None
 
     def config(self, overrides: Overrides | None = None) -> Config:
         """Load the configuration with command-line ``overrides`` on top."""
         try:
-            return load_config(self.config_path, overrides=overrides)
+            config = load_config(self.config_path, overrides=overrides)
         except RecorderError as exc:
             raise click.ClickException(str(exc)) from exc
+        self.journal_path = config.journal.path
+        return config
 
 
 class RecorderGroup(click.Group):
-    """A click group that turns :class:`RecorderError` into a clean message and exit code 1."""
+    """A click group that turns :class:`RecorderError` into a clean message and exit code 1.
+
+    A damaged page inside a journal is found only when a command reads it, long after the
+    journal opened cleanly, and apsw raises ``CorruptError`` (or ``NotADBError``) from whatever
+    query touched it; catching those here gives every command the same message.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except RecorderError as exc:
             raise click.ClickException(str(exc)) from exc
+        except (apsw.CorruptError, apsw.NotADBError) as exc:
+            app = ctx.find_object(AppContext)
+            path = app.journal_path if app is not None else None
+            raise click.ClickException(
+                _damaged(path, exc, verifying=ctx.invoked_subcommand == "verify")
+            ) from exc
+
+
+def _damaged(path: Path | None, exc: Exception, *, verifying: bool) -> str:
+    """What to say about a journal SQLite found damaged; ``recorder verify`` is only advised
+    when it is not the command that just failed."""
+    name = f"journal {path}" if path is not None else "the journal"
+    where = "" if verifying or path is None else f"`recorder verify --journal {path}` says where; "
+    return f"{name} is damaged ({exc}); {where}restore it from a copy"
 
 
 @click.group(cls=RecorderGroup)

@@ -18,7 +18,7 @@ from recorder.journal.frames_view import (
     frame_row,
     frame_view,
 )
-from recorder.journal.migrate import current_revision, upgrade
+from recorder.journal.migrate import KNOWN_REVISIONS, NEWER_ADVICE, current_revision, upgrade
 from recorder.journal.schema import SCHEMA_REVISION
 from recorder.journal.verify import verify
 
@@ -53,7 +53,12 @@ def db_current(app: AppContext, journal_path: Path | None) -> None:
     if not path.exists():
         raise click.ClickException(f"journal {path} does not exist; check --journal")
     found = current_revision(path)
-    state = "up to date" if found == SCHEMA_REVISION else "needs: recorder db upgrade"
+    if found == SCHEMA_REVISION:
+        state = "up to date"
+    elif found is None or found in KNOWN_REVISIONS:
+        state = "needs: recorder db upgrade"
+    else:
+        state = NEWER_ADVICE
     click.echo(f"{path}: revision {found or 'none'} (this recorder: {SCHEMA_REVISION}, {state})")
 
 
@@ -105,10 +110,17 @@ def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> Non
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_MIN, _NS_MAX = -(2**63), 2**63 - 1
+"""The times a journal can hold: ``wall_ns`` is a signed 64-bit SQLite integer, so SQLite
+cannot even be asked about a time outside 1677-09-21..2262-04-11."""
 
 
 def parse_time(value: str | None, option: str) -> int | None:
-    """An ISO time option as ns since the epoch (UTC when no zone is given)."""
+    """An ISO time option as ns since the epoch (UTC when no zone is given).
+
+    Every time option of every command goes through here, so a typo'd year (2300, 0001) gets
+    the same refusal everywhere instead of an overflow deep in the journal query.
+    """
     if value is None:
         return None
     try:
@@ -119,7 +131,14 @@ def parse_time(value: str | None, option: str) -> int | None:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000  # exact, no float
+    ns = (moment - _EPOCH) // timedelta(microseconds=1) * 1000  # exact, no float
+    if not _NS_MIN <= ns <= _NS_MAX:
+        raise click.BadParameter(
+            f"{value!r} is outside the times a journal can hold "
+            "(1677-09-21 to 2262-04-11 UTC); give a time in that range",
+            param_hint=option,
+        )
+    return ns
 
 
 @main.command("frames")

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recorder.cli.app import AppContext, journal_option, journal_overrides, main, pass_app
+from recorder.cli.journal_cmds import parse_time
 from recorder.core.state import State, View
 from recorder.journal import open_journal
 from recorder.projection import follow, project
@@ -56,10 +57,8 @@ def state_cmd(
     """Print books (top levels), open orders and positions as of a time or position."""
     if as_of is not None and position is not None:
         raise click.UsageError("give --as-of or --position, not both")
-    try:
-        state = project(_journal_path(app, journal_path), as_of=as_of, position=position, view=view)
-    except ValueError as exc:  # a malformed --as-of
-        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    as_of_ns = parse_time(as_of, "--as-of")
+    state = project(_journal_path(app, journal_path), as_of=as_of_ns, position=position, view=view)
     _print(state, as_json, depth, contract_id)
 
 

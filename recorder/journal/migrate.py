@@ -18,6 +18,14 @@ from recorder.journal.layout import SCHEMA_REVISION
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
+KNOWN_REVISIONS = tuple(f"{n:04d}" for n in range(1, int(SCHEMA_REVISION) + 1))
+"""Every revision this recorder's migrations know, oldest first; any other was stamped by a
+newer recorder."""
+
+NEWER_ADVICE = "it was written by a newer recorder — upgrade recorder to read it"
+"""What to do about a journal at a revision this recorder does not know (``db current`` says it
+too)."""
+
 
 def migrations_dir() -> Path:
     """Where the Alembic scripts are: inside the installed package, or the source checkout."""
@@ -64,7 +72,10 @@ def current_revision(path: Path) -> str | None:
 
 
 def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
-    """Bring ``path`` to ``revision`` (creating the file if needed) and return what changed."""
+    """Bring ``path`` to ``revision`` (creating the file if needed) and return what changed.
+
+    A journal a newer recorder stamped is refused like :func:`refuse_if_old` refuses it.
+    """
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine
@@ -79,6 +90,9 @@ def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
                 f"cannot create the journal's directory {path.parent}: {exc.strerror}"
             ) from exc
     before = current_revision(path)
+    if before is not None and before not in KNOWN_REVISIONS:
+        # Alembic would only say "Can't locate revision": no migration here can read it.
+        raise _newer_journal_error(path, before)
     with guard.holding(path, "sqlite3"):
         engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
         try:
@@ -140,14 +154,16 @@ def refuse_if_old(path: Path, found: str | None) -> None:
     """Raise :class:`JournalSchemaError` unless ``found`` is this recorder's revision."""
     if found == SCHEMA_REVISION:
         return
-    known = [f"{n:04d}" for n in range(1, int(SCHEMA_REVISION) + 1)]
-    if found in known:
+    if found in KNOWN_REVISIONS:
         raise JournalSchemaError(
             f"journal {path} is at schema revision {found}; this recorder needs {SCHEMA_REVISION}. "
             f"Back it up (cp {path} {path}.bak) and run: recorder db upgrade --journal {path}"
         )
-    raise JournalSchemaError(
+    raise _newer_journal_error(path, found)
+
+
+def _newer_journal_error(path: Path, found: str | None) -> JournalSchemaError:
+    return JournalSchemaError(
         f"journal {path} is at schema revision {found!r}, which this recorder "
-        f"(revision {SCHEMA_REVISION}) does not know; it was written by a newer recorder — "
-        "upgrade recorder to read it"
+        f"(revision {SCHEMA_REVISION}) does not know; {NEWER_ADVICE}"
     )

@@ -124,3 +124,74 @@ def test_user_mistakes_get_messages_not_tracebacks(runner: CliRunner, tmp_path: 
     assert "not a recorder journal" in result.output and "Traceback" not in result.output
     result = runner.invoke(main, ["frames", "--journal", "missing.journal"])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("frames", "--since", "2300-01-01"),
+        ("frames", "--until", "0001-01-01"),
+        ("audit --report", "--since", "2300-01-01"),
+        ("audit --report", "--until", "1600-01-01"),
+        ("state", "--as-of", "2262-04-12"),
+        ("replay", "--since", "1677-09-20T23:59:59+00:00"),
+        ("replay", "--until", "9999-12-31"),
+    ],
+)
+def test_times_a_journal_cannot_hold_are_refused(
+    runner: CliRunner, recorded: Path, command: str, option: str, value: str
+) -> None:
+    """wall_ns is a signed 64-bit integer: a time past 2262 used to overflow inside apsw."""
+    args = [*command.split(), "--journal", str(recorded), option, value]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "1677-09-21 to 2262-04-11 UTC" in result.output
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A journal that opens cleanly but has one page of its frames table overwritten."""
+    path = tmp_path_factory.mktemp("damaged") / "big.journal"
+    with open_journal(path) as j:
+        sid = j.start_session(venue="lx1", capture_point="test", participant="p")
+        j.append(sample_records(20_000, session_id=sid))
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2 // 4096 * 4096)
+        f.write(b"\xff" * 4096)
+    return path
+
+
+@pytest.mark.parametrize("command", ["verify", "state", "frames", "audit --report", "replay"])
+def test_a_damaged_journal_is_named_not_a_traceback(
+    runner: CliRunner, damaged: Path, command: str
+) -> None:
+    """The page is found bad only when a query reads it, long after the journal opened."""
+    result = runner.invoke(main, [*command.split(), "--journal", str(damaged)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # not apsw.CorruptError
+    assert str(damaged) in result.output
+    if command != "verify":  # verify may report the damage itself, in its own words
+        assert f"journal {damaged} is damaged" in result.output
+        assert f"recorder verify --journal {damaged}` says where" in result.output
+        assert "restore it from a copy" in result.output
+
+
+def test_db_commands_on_a_journal_from_a_newer_recorder(runner: CliRunner, recorded: Path) -> None:
+    """Advising ``db upgrade`` was wrong: no migration here knows the newer revision."""
+    conn = apsw.Connection(str(recorded))
+    conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    conn.close()
+    result = runner.invoke(main, ["db", "current", "--journal", str(recorded)])
+    assert "revision 0099" in result.output and "needs: recorder db upgrade" not in result.output
+    assert "written by a newer recorder — upgrade recorder" in result.output
+    result = runner.invoke(main, ["db", "upgrade", "--journal", str(recorded)])
+    assert result.exit_code == 1
+    assert "written by a newer recorder — upgrade recorder" in result.output
+    assert "Can't locate revision" not in result.output
+
+
+def test_a_config_file_that_is_not_utf8_is_named(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_bytes(b'[journal]\npath = "caf\xe9.journal"\n')  # latin-1
+    result = runner.invoke(main, ["verify"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "config file config.toml is not UTF-8" in result.output
