@@ -87,6 +87,10 @@ class Lane:
         if step.effects:
             self.effects(channel, step.effects)
 
+    def retired(self, channel: Channel, run: str, high: int, step: Step[None]) -> None:
+        if step.effects:
+            self.effects(channel, step.effects)
+
     def market_seen(self, envelope: Envelope, body: str) -> None:
         pass
 

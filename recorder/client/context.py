@@ -582,6 +582,13 @@ class _Port:
         if step.effects:
             gaps.effects(channel, step.effects)
 
+    def retired(self, channel: Channel, run: str, high: int, step: Step[None]) -> None:
+        """Keep the retired run's last seq too, and write its open gaps off."""
+        gaps = self._ctx.gaps
+        gaps.past_high[(channel, run)] = high
+        if step.effects:
+            gaps.effects(channel, step.effects)
+
     def market_seen(self, envelope: Envelope, body: str) -> None:
         ctx = self._ctx
         if body == "action_report":

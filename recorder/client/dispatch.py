@@ -8,6 +8,13 @@ every decoded inbound frame, in this order:
 heartbeat watch (``handle_exchange_available``) → run id → market join → sequencer (gaps,
 duplicates, stale frames, run changes) → MID store → the channel's handler → the item's callback.
 
+A run change retires both sequencers, whichever channel brought it: the other channel may still
+have frames of the replaced run on the way (the market channel often brings the new run first),
+and those are stale from then on — no handler or callback sees them, the bot has purged that
+run. An order-channel one still answers its request, if that is tracked: it proves the request
+was executed in the replaced run, so the request is released like the run's other requests
+(:meth:`Dispatcher.late`).
+
 It does no I/O and reads no clock (``now`` is an argument). What the caller does around those
 decisions — journaling gaps, requesting replays, reconciling, reconnecting — goes through a
 :class:`DispatchPort`. The live :class:`~recorder.client.Context` and the
@@ -61,6 +68,7 @@ ORDER_HANDLERS: Final = {
 """Order-channel body → the :class:`MessageProcessor` handler it is dispatched to."""
 
 _ORDER: Final = Channel.ORDER
+_MARKET: Final = Channel.MARKET
 """Enum members are looked up on their class on every use (slow in 3.11): bound once here."""
 
 RECONNECT_REASON: Final = "order channel silent"
@@ -130,6 +138,11 @@ class DispatchPort(Protocol):
 
     def order_done(self) -> None:
         """An order frame was fully processed (dispatched or not)."""
+
+    def retired(self, channel: Channel, run: str, high: int, step: Step[None]) -> None:
+        """The run changed on the other channel first: ``channel``'s sequencer ended ``run``
+        (its last seq ``high``) without a frame of the new one; carry out ``step.effects`` (its
+        gaps written off)."""
 
     def run_changed(self, previous: str, new: str, released: int) -> None:
         """The exchange run changed and ``handle_run_change`` ran."""
@@ -201,6 +214,8 @@ class Dispatcher:
             step = seqr.observe(seq, run_id, envelope.is_replay, None)
             port.sequenced(channel, envelope, run, high, step)
             delivered = step.outcome is Outcome.DELIVERED
+            if step.outcome is Outcome.STALE and channel is _ORDER:
+                self.late(envelope, body, now)
         if channel is _ORDER:
             if delivered:
                 self.order(envelope, body, now)
@@ -231,6 +246,17 @@ class Dispatcher:
             handlers.deliver(item)
         store.signal()
         self.port.order_handled(envelope, body, reply)
+
+    def late(self, envelope: Envelope, body: str, now: int) -> None:
+        """A stale order frame (a replaced run's): no handler sees it, but if it answers a
+        request still tracked, the MID store releases that request
+        (:meth:`MessageIDStore.late <recorder.client.store.MessageIDStore.late>`)."""
+        reply = classify(envelope, body)
+        if reply is None or envelope.run_id == self.run_id:
+            return
+        store = self.store
+        store.late(envelope, reply, now)
+        store.signal()
 
     def market(self, envelope: Envelope, body: str) -> None:
         """Dispatch a sequenced market frame to its handler."""
@@ -270,15 +296,21 @@ class Dispatcher:
         )
 
     def run_change(self, old: str, new: str) -> None:
-        """The exchange run changed: release the old run's mids, tell the bot."""
+        """The exchange run changed: retire the other channel's sequencer (its later frames of
+        the old run are stale), release the old run's mids, tell the bot."""
         if new == self.run_id:
             return  # already handled (the other channel saw it first)
         previous = self.run_id or old
         self.run_id = new
+        port = self.port
+        for channel, seqr in ((_ORDER, self.order_seq), (_MARKET, self.market_seq)):
+            if seqr.run_id == previous:
+                high = seqr.high
+                port.retired(channel, previous, high, seqr.retire())
         store = self.store
         released = store.tracker.release_run(previous)
         store.apply(released)
         handlers = self.handlers
         handlers.guard("", handlers.processor.handle_run_change, new, previous)
         store.signal()
-        self.port.run_changed(previous, new, len(released))
+        port.run_changed(previous, new, len(released))

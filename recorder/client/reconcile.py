@@ -292,7 +292,10 @@ class Reconciler:
                 )
 
     def _take_over_requests(self, journal: Journal) -> None:
-        """Track again the requests of the sessions that never ended (a killed process)."""
+        """Track again the requests of the sessions that never ended (a killed process), and
+        the orders still open from any session, each with the ``prev_msg`` it had (the last
+        reply the journal shows for its mid): the next message for it gets what it would have
+        got had the bot not stopped."""
         ctx = self._ctx
         sessions = [s for s in journal.sessions() if s.ended_wall_ns is None]
         start = 0
@@ -304,6 +307,8 @@ class Reconciler:
         tracker = MidTracker(1, 1)
         requests: dict[str, pb.Envelope] = {}
         wires: dict[str, bytes] = {}
+        batched: dict[str, tuple[str, pb.Envelope]] = {}
+        """A batch's inner mid → the batch's mid and the inner message."""
         if start:
             for f in journal.select(FrameFilter(channel=Channel.ORDER, start=start)):
                 if f.kind == CORRECTION_KIND or f.malformed:
@@ -322,6 +327,8 @@ class Reconciler:
                         continue
                     requests[env.mid] = env
                     wires[env.mid] = f.payload
+                    for inner in env.batch.messages:
+                        batched[inner.mid] = (env.mid, inner)
                 else:
                     reply = classify(env)
                     if reply is not None:
@@ -333,32 +340,42 @@ class Reconciler:
             if order.entry_id in in_flight or order.entry_id in requests:
                 continue
             if order.status is OrderStatus.SENT:
-                frames = [
-                    f for f in journal.by_mid(order.entry_id) if f.direction == Direction.OUT.value
-                ]
-                if frames:
-                    env = pb.Envelope.FromString(frames[0].payload)
-                    if env.WhichOneof("body") in ("limit_order", "cancel_replace"):
-                        requests[env.mid] = env
-                        wires[env.mid] = frames[0].payload
-                        tracker.sent(env.mid, _kind(env), 0)
-                        in_flight.add(env.mid)
+                sent = _request(journal, order.entry_id)
+                if sent is not None:
+                    env, wire = sent
+                    requests[env.mid] = env
+                    wires[env.mid] = wire
+                    tracker.sent(env.mid, _kind(env), 0)
+                    in_flight.add(env.mid)
             elif order.status.value in ("acked", "resting", "partially_filled"):
-                env = pb.Envelope(mid=order.entry_id, mversion="1.0")
-                env.limit_order.contract_id = order.contract_id
+                sent = _request(journal, order.entry_id)
+                if sent is not None:
+                    env = sent[0]
+                else:  # not sent under its own mid (a batch's inner order), or adopted
+                    env = pb.Envelope(mid=order.entry_id, mversion="1.0")
+                    env.limit_order.contract_id = order.contract_id
                 requests[env.mid] = env
-                tracker.sent(env.mid, "LimitOrder", 0)
+                tracker.sent(env.mid, _kind(env), 0)
                 tracker.on_reply(Reply(ReplyKind.ACK, env.mid, self.projector.run_id), 0)
                 in_flight.add(env.mid)
         for mid in tracker.in_flight():
             request = requests.get(mid)
             if request is None:
-                continue  # an inner message: tracked with its batch
+                batch, request = batched[mid]
+                if batch in tracker:
+                    continue  # an inner message of a batch in flight: tracked with its batch
+                # Its batch finished (its BatchAcks came) and left it in flight, ACKed: a
+                # resting order placed in a batch. Tracked on its own, like a single order, as
+                # its inner envelope (no bytes of its own to resend: the BatchAcks ACKed it).
             children = [IDStoreItem(m) for m in request.batch.messages]
             item = IDStoreItem(request)
             item.wire = wires.get(mid, b"")
             ctx.store.add(item, children)
             ctx.store.mark_sent(item, request, now)
+            for one in (item, *children):
+                last = _last_reply(journal, one.mid)
+                if last is not None:
+                    ctx.store.resume(one.mid, last)
             if tracker.state(mid) is MidState.ACKED:
                 effects = ctx.store.tracker.on_reply(
                     Reply(ReplyKind.ACK, mid, self.projector.run_id), now
@@ -577,6 +594,43 @@ _RESEND_TRIGGERS = frozenset({Trigger.STARTUP, Trigger.RECONNECT, Trigger.AVAILA
 
 def _kind(env: pb.Envelope) -> str:
     return kind_of(env)
+
+
+def _request(journal: Journal, entry_id: str) -> tuple[pb.Envelope, bytes] | None:
+    """The journaled request that placed the order ``entry_id`` (a ``LimitOrder`` or a
+    ``CancelReplace`` sent under that mid) and its bytes; None when the journal has none."""
+    for f in journal.by_mid(entry_id):
+        if f.direction == Direction.OUT.value:
+            env = pb.Envelope.FromString(f.payload)
+            if env.WhichOneof("body") in ("limit_order", "cancel_replace"):
+                return env, f.payload
+            return None
+    return None
+
+
+def _last_reply(journal: Journal, mid: str) -> pb.Envelope | None:
+    """The ``prev_msg`` a request taken over from the journal has so far: the last message with
+    its mid that the store of the context that saw it recorded (:meth:`MessageIDStore.on_reply
+    <recorder.client.store.MessageIDStore.on_reply>`) — an order-channel reply that is not an
+    ACK (a receipt), each seq once (a duplicate was not dispatched); None when there is none
+    (then it is still the request)."""
+    last = None
+    seen: set[tuple[str, int]] = set()
+    for f in journal.by_mid(mid):
+        if (
+            f.channel != Channel.ORDER.value
+            or f.direction != Direction.IN.value
+            or f.kind == CORRECTION_KIND
+            or f.malformed
+            or (f.run_id, f.seq) in seen
+        ):
+            continue
+        seen.add((f.run_id, f.seq))
+        env = pb.Envelope.FromString(f.payload)
+        reply = classify(env)
+        if reply is not None and reply.kind is not ReplyKind.ACK:
+            last = env
+    return last
 
 
 def _startup_facts(facts: Facts, gaps: Iterable[OpenGap]) -> Facts:

@@ -306,6 +306,13 @@ class MessageIDStore:
         else:
             self.tracker.sent(mid, item.kind, now_ns)
 
+    def resume(self, mid: str, prev: Envelope) -> None:
+        """A request taken over from the journal at start-up (crash recovery, after
+        :meth:`mark_sent`) had replies there: ``prev``, the last one recorded, is its
+        ``prev_msg`` so far, as it was in the store that saw them."""
+        if mid in self._prev:
+            self._prev[mid] = prev
+
     def on_reply(
         self, envelope: Envelope, reply: Reply, now_ns: int
     ) -> tuple[IDStoreItem | None, Envelope | None, tuple[Effect, ...]]:
@@ -332,6 +339,22 @@ class MessageIDStore:
         if effects:
             self.apply(effects)
         return item, prev, effects
+
+    def late(self, envelope: Envelope, reply: Reply, now_ns: int) -> None:
+        """A reply of a replaced run, arrived after the run change (the other channel brought
+        it first), to a request still tracked: the request was executed in that run, whose
+        orders are gone, so it is released (``RUN_CHANGE``; a reject still rejects it) rather
+        than kept in flight or resent into the new run. An ACK or a reject is the item's
+        :attr:`~IDStoreItem.ack`; the reply is none of its :attr:`~IDStoreItem.replies` (its
+        callback is not given it: the bot has purged the run) and no ``prev_msg``."""
+        item = self.get(reply.mid)
+        if item is None:
+            return
+        if reply.kind in _ACK_OR_REJECT and item.ack is None:
+            item.ack = envelope
+            item.code = envelope.status.code
+        self.apply(self.tracker.on_reply(reply, now_ns))
+        self.apply(self.tracker.release_run(reply.run_id))
 
     def apply(self, effects: Sequence[Effect]) -> None:
         """Carry the tracker's state effects over to the items (resends are the context's).

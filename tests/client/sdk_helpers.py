@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,16 @@ WAIT = 10.0
 """Every wait in these tests is on an event or a condition, bounded by this (seconds)."""
 
 LOOPBACK = "tcp://127.0.0.1:*"
+
+
+def until(condition: Callable[[], Any], timeout: float = WAIT) -> Any:
+    """Poll ``condition`` (state with no event to wait on, e.g. the simulator's) until it is
+    truthy and return its value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (got := condition()):
+        assert time.monotonic() < deadline, "timed out waiting for a condition"
+        time.sleep(0.01)  # polling a condition against a deadline
+    return got
 
 
 class Recording(MessageProcessor):
