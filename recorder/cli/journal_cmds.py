@@ -62,14 +62,42 @@ def db_current(app: AppContext, journal_path: Path | None) -> None:
     click.echo(f"{path}: revision {found or 'none'} (this recorder: {SCHEMA_REVISION}, {state})")
 
 
+def parse_anchor(value: str | None) -> tuple[int, bytes] | None:
+    """``POSITION:HASH`` (the hash in hex, as ``recorder verify`` prints the head)."""
+    if value is None:
+        return None
+    position, _, digest = value.partition(":")
+    try:
+        anchor = int(position), bytes.fromhex(digest)
+    except ValueError:
+        anchor = (0, b"")
+    if anchor[0] < 1 or len(anchor[1]) != 32:
+        raise click.BadParameter(
+            f"{value!r} is not POSITION:HASH (a position from 1 and a 64-digit hex hash, as "
+            "'recorder verify' prints the head)",
+            param_hint="'--anchor'",
+        )
+    return anchor
+
+
 @main.command("verify")
 @journal_option
+@click.option(
+    "--anchor",
+    metavar="POSITION:HASH",
+    help="A head recorded earlier (from this command's output, kept outside the journal): the "
+    "journal must still hold that hash at that position — the proof that it was not cut short "
+    "or rewritten since.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_app
-def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> None:
+def verify_cmd(
+    app: AppContext, journal_path: Path | None, anchor: str | None, as_json: bool
+) -> None:
     """Recompute the hash chain and check every stream's sequence; exit 1 on any break."""
+    expected = parse_anchor(anchor)
     with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
-        report = verify(journal)
+        report = verify(journal, anchor=expected)
     if as_json:
         payload = {
             "ok": report.ok,
@@ -105,6 +133,8 @@ def verify_cmd(app: AppContext, journal_path: Path | None, as_json: bool) -> Non
             click.echo(f"BREAK at position {b.position}: {b.message}", err=True)
         if report.ok:
             click.echo("OK: hash chain intact, every stream continuous, no open gap")
+            if report.head_position:  # what to keep elsewhere, for the next check
+                click.echo(f"anchor: {report.head_position}:{report.head_hash}")
     if not report.ok:
         raise SystemExit(1)
 

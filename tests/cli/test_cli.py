@@ -87,6 +87,27 @@ def test_verify_names_the_first_bad_position(runner: CliRunner, recorded: Path) 
     assert report["ok"] is False and report["first_bad_position"] == 222
 
 
+def test_verify_prints_an_anchor_and_checks_one(runner: CliRunner, recorded: Path) -> None:
+    result = runner.invoke(main, ["verify", "--journal", str(recorded)])
+    anchor = result.output.splitlines()[-1].removeprefix("anchor: ")
+    assert result.exit_code == 0 and anchor.startswith("400:") and len(anchor) == 4 + 64
+    assert (
+        runner.invoke(main, ["verify", "--journal", str(recorded), "--anchor", anchor]).exit_code
+        == 0
+    )
+    conn = apsw.Connection(str(recorded))  # cut the tail: the chain alone cannot tell
+    conn.execute("DROP TRIGGER frames_append_only_delete")
+    conn.execute("DELETE FROM frames WHERE position > 390")
+    conn.close()
+    assert runner.invoke(main, ["verify", "--journal", str(recorded)]).exit_code == 0
+    cut = runner.invoke(main, ["verify", "--journal", str(recorded), "--anchor", anchor])
+    assert cut.exit_code == 1
+    assert "BREAK at position 391: the journal ends at position 390" in cut.output
+    for bad in ("400", "x:ab", "0:" + "00" * 32, "400:abcd"):
+        refused = runner.invoke(main, ["verify", "--journal", str(recorded), "--anchor", bad])
+        assert refused.exit_code == 2 and "is not POSITION:HASH" in refused.output, bad
+
+
 def test_frames_filters_and_formats(runner: CliRunner, recorded: Path) -> None:
     result = runner.invoke(
         main, ["frames", "--journal", str(recorded), "--kind", "LimitOrder", "--json"]
