@@ -17,7 +17,8 @@ Every table is read from the journal alone, through the same code as the rest of
   sha256 of each file, the journal's head position and hash).
 
 Times are ``datetime64[ns, UTC]`` columns named ``*_time`` next to the raw ``*_ns`` integers;
-durations are in microseconds (``*_us``). Prices are integer cents, as on the wire. pandas is
+durations are in microseconds (``*_us``). Prices are integer cents, as on the wire. Every column
+has its declared dtype, so an empty table exports with the schema of a full one. pandas is
 imported here only, never by the core package.
 """
 
@@ -90,6 +91,14 @@ def _opened(journal: JournalLike) -> Iterator[Journal]:
         j.close()
 
 
+def _table(rows: list[tuple[Any, ...]], dtypes: dict[str, str]) -> Any:
+    """``rows`` as a DataFrame with the declared column dtypes (``Int64`` where a value may be
+    missing). pandas infers dtypes from the values, so an empty table would get ``object``
+    columns, and :func:`_times` ``datetime64[s, UTC]`` from them: an empty day's export would
+    have another Parquet schema than a full day's."""
+    return _pd().DataFrame.from_records(rows, columns=list(dtypes)).astype(dtypes)
+
+
 def _times(df: Any, *columns: str) -> Any:
     pd = _pd()
     for column in columns:
@@ -105,51 +114,59 @@ def frames(journal: JournalLike, *, payload: bool = False) -> DataFrame:
     """One row per frame, in position order: ``position, session_id, channel, direction,
     wall_ns, wall_time, mono_ns, run_id, seq, mid, kind, is_replay, flags, size`` (+ ``payload``
     bytes when asked)."""
-    pd = _pd()
-    columns = ["position", "session_id", "channel", "direction", "wall_ns", "mono_ns", "run_id",
-               "seq", "mid", "kind", "is_replay", "flags"]  # fmt: skip
+    dtypes = {"position": "int64", "session_id": "int64", "channel": "str", "direction": "str",
+              "wall_ns": "int64", "mono_ns": "int64", "run_id": "str", "seq": "int64",
+              "mid": "str", "kind": "str", "is_replay": "bool", "flags": "int64",
+              "size": "int64"}  # fmt: skip
     with _opened(journal) as j:
         rows = [(*r[:10], bool(r[10]), r[11], len(r[12])) for r in j.rows()]
         data = [r[12] for r in j.rows()] if payload else None
-    df = pd.DataFrame.from_records(rows, columns=[*columns, "size"])
+    df = _table(rows, dtypes)
     if data is not None:
         df["payload"] = data
     return _times(df, "wall_ns")
 
 
-_ORDER_COLUMNS = (
-    "mid", "kind", "session_id", "contract_id", "side", "size", "price_in_cents", "client_ref",
-    "batch_mid", "run_id", "resends", "ack_code", "outcome", "filled_size", "sent_ns",
-    "acked_ns", "first_fill_ns", "finished_ns", "ack_latency_us", "time_to_fill_us",
-    "sent_position", "frames",
-)  # fmt: skip
+_ORDER_DTYPES = {
+    "mid": "str", "kind": "str", "session_id": "int64", "contract_id": "int64", "side": "str",
+    "size": "int64", "price_in_cents": "int64", "client_ref": "str", "batch_mid": "str",
+    "run_id": "str", "resends": "int64", "ack_code": "str", "outcome": "str",
+    "filled_size": "int64", "sent_ns": "int64", "acked_ns": "Int64", "first_fill_ns": "Int64",
+    "finished_ns": "Int64", "ack_latency_us": "float64", "time_to_fill_us": "float64",
+    "sent_position": "int64", "frames": "int64",
+}  # fmt: skip
+
+
+def _lifecycles(journal: Journal) -> list[Lifecycle]:
+    """The journal's lifecycles, each session's frames in its participant's streams (a replay
+    after a reconnect re-sends frames journaled in an earlier session)."""
+    participants = {s.id: s.participant for s in journal.sessions()}
+    return lifecycles(journal.frames(), participants)
+
+
+def _side(life: Lifecycle) -> str:
+    return "" if life.is_ask is None else ("ask" if life.is_ask else "bid")
 
 
 def orders(journal: JournalLike) -> DataFrame:
     """One row per request (:class:`recorder.lifecycle.Lifecycle`), in the order they were sent:
     ``sent_time``, ``acked_time``, ``first_fill_time``, ``finished_time``, ``ack_latency_us``,
     ``time_to_fill_us``, the outcome and the order's terms."""
-    pd = _pd()
     with _opened(journal) as j:
-        lives = lifecycles(j.frames())
+        lives = _lifecycles(j)
     rows = [
         (
-            life.mid, life.kind, life.session_id, life.contract_id,
-            "" if life.is_ask is None else ("ask" if life.is_ask else "bid"),
-            life.size, life.price_in_cents, life.client_ref, life.batch_mid, life.run_id,
-            life.resends, life.ack_code, life.outcome, life.filled_size, life.sent_ns,
-            life.acked_ns, life.first_fill_ns, life.finished_ns,
+            life.mid, life.kind, life.session_id, life.contract_id, _side(life), life.size,
+            life.price_in_cents, life.client_ref, life.batch_mid, life.run_id, life.resends,
+            life.ack_code, life.outcome, life.filled_size, life.sent_ns, life.acked_ns,
+            life.first_fill_ns, life.finished_ns,
             None if life.ack_latency_ns is None else life.ack_latency_ns / 1000,
             None if life.time_to_fill_ns is None else life.time_to_fill_ns / 1000,
             life.sent_position, len(life.positions),
         )
         for life in lives
     ]  # fmt: skip
-    df = pd.DataFrame.from_records(rows, columns=list(_ORDER_COLUMNS))
-    for column in ("acked_ns", "first_fill_ns", "finished_ns"):
-        df[column] = df[column].astype("Int64")
-    for column in ("ack_latency_us", "time_to_fill_us"):
-        df[column] = df[column].astype("float64")
+    df = _table(rows, _ORDER_DTYPES)
     return _times(df, "sent_ns", "acked_ns", "first_fill_ns", "finished_ns")
 
 
@@ -164,7 +181,6 @@ def _wall_at(journal: Journal, positions: list[int]) -> dict[int, int]:
 def fills(journal: JournalLike, *, state: State | None = None) -> DataFrame:
     """The projector's own fills, in the order they happened: ``position, wall_ns, wall_time,
     trade_id, contract_id, entry_id, side, is_ask, price_in_cents, size, client_ref``."""
-    pd = _pd()
     with _opened(journal) as j:
         state = state or project(j)
         walls = _wall_at(j, [f.position for f in state.fills])
@@ -175,16 +191,16 @@ def fills(journal: JournalLike, *, state: State | None = None) -> DataFrame:
          refs.get(f.entry_id, ""))
         for f in state.fills
     ]  # fmt: skip
-    columns = ["position", "wall_ns", "trade_id", "contract_id", "entry_id", "side", "is_ask",
-               "price_in_cents", "size", "client_ref"]  # fmt: skip
-    return _times(pd.DataFrame.from_records(rows, columns=columns), "wall_ns")
+    dtypes = {"position": "int64", "wall_ns": "int64", "trade_id": "int64",
+              "contract_id": "int64", "entry_id": "str", "side": "str", "is_ask": "bool",
+              "price_in_cents": "int64", "size": "int64", "client_ref": "str"}  # fmt: skip
+    return _times(_table(rows, dtypes), "wall_ns")
 
 
 def positions(journal: JournalLike, *, state: State | None = None) -> DataFrame:
     """Position and realised P&L of the fill's contract after each fill (the P&L curve):
     ``position, wall_time, contract_id, net_size, avg_price_in_cents, open_cost_cents,
     realised_pnl_cents, bought, sold, total_realised_pnl_cents`` (all contracts)."""
-    pd = _pd()
     df = fills(journal, state=state)
     ledgers: dict[int, PositionLedger] = {}
     rows = []
@@ -199,10 +215,11 @@ def positions(journal: JournalLike, *, state: State | None = None) -> DataFrame:
             (f.position, f.wall_ns, f.contract_id, p.net_size, p.avg_price_in_cents,
              p.open_cost_cents, p.realised_pnl_cents, p.bought, p.sold, total)
         )  # fmt: skip
-    columns = ["position", "wall_ns", "contract_id", "net_size", "avg_price_in_cents",
-               "open_cost_cents", "realised_pnl_cents", "bought", "sold",
-               "total_realised_pnl_cents"]  # fmt: skip
-    return _times(pd.DataFrame.from_records(rows, columns=columns), "wall_ns")
+    dtypes = {"position": "int64", "wall_ns": "int64", "contract_id": "int64",
+              "net_size": "int64", "avg_price_in_cents": "float64", "open_cost_cents": "int64",
+              "realised_pnl_cents": "int64", "bought": "int64", "sold": "int64",
+              "total_realised_pnl_cents": "int64"}  # fmt: skip
+    return _times(_table(rows, dtypes), "wall_ns")
 
 
 def arrivals(journal: JournalLike) -> DataFrame:
@@ -214,10 +231,9 @@ def arrivals(journal: JournalLike) -> DataFrame:
     ask_size, mid_price, spread_cents`` (NaN when a side is empty or no top was seen yet) and
     ``top_position`` / ``top_age_us`` (which ``BookTop``, and how old it was).
     """
-    pd = _pd()
     with _opened(journal) as j:
         lives = sorted(
-            (life for life in lifecycles(j.frames()) if life.kind in TRADE_KINDS),
+            (life for life in _lifecycles(j) if life.kind in TRADE_KINDS),
             key=lambda x: x.sent_position,
         )
         sends = iter(lives)
@@ -242,20 +258,18 @@ def arrivals(journal: JournalLike) -> DataFrame:
         while pending is not None:
             rows.append(_arrival(pending, tops.get(pending.contract_id)))
             pending = next(sends, None)
-    columns = ["mid", "kind", "contract_id", "side", "price_in_cents", "size", "sent_position",
-               "sent_ns", "bid", "bid_size", "ask", "ask_size", "mid_price", "spread_cents",
-               "top_position", "top_age_us"]  # fmt: skip
-    df = pd.DataFrame.from_records(rows, columns=columns)
-    for column in ("bid", "ask", "mid_price", "spread_cents", "top_age_us"):
-        df[column] = df[column].astype("float64")
-    df["top_position"] = df["top_position"].astype("Int64")
-    return _times(df, "sent_ns")
+    dtypes = {"mid": "str", "kind": "str", "contract_id": "int64", "side": "str",
+              "price_in_cents": "int64", "size": "int64", "sent_position": "int64",
+              "sent_ns": "int64", "bid": "float64", "bid_size": "int64", "ask": "float64",
+              "ask_size": "int64", "mid_price": "float64", "spread_cents": "float64",
+              "top_position": "Int64", "top_age_us": "float64"}  # fmt: skip
+    return _times(_table(rows, dtypes), "sent_ns")
 
 
 def _arrival(life: Lifecycle, top: tuple[int, int, int, int, int, int] | None) -> tuple[Any, ...]:
     bid, bid_size, ask, ask_size, position, wall = top or (0, 0, 0, 0, None, None)
     return (
-        life.mid, life.kind, life.contract_id, "ask" if life.is_ask else "bid",
+        life.mid, life.kind, life.contract_id, _side(life),
         life.price_in_cents, life.size, life.sent_position, life.sent_ns,
         bid or None, bid_size, ask or None, ask_size,
         (bid + ask) / 2 if bid and ask else None, (ask - bid) if bid and ask else None,
@@ -280,15 +294,14 @@ def slippage(journal: JournalLike, *, state: State | None = None) -> DataFrame:
 def gaps(journal: JournalLike) -> DataFrame:
     """The gap ledger: every gap detected, how it was closed (``filled`` / ``unrecoverable``,
     the reason) and when, with ``detected_time``, ``requested_time`` and ``closed_time``."""
-    pd = _pd()
-    columns = ["id", "session_id", "channel", "run_id", "from_seq", "to_seq", "contract_id",
-               "state", "detected_wall_ns", "detected_position", "requested_wall_ns",
-               "closed_wall_ns", "reason"]  # fmt: skip
+    dtypes = {"id": "int64", "session_id": "int64", "channel": "str", "run_id": "str",
+              "from_seq": "int64", "to_seq": "int64", "contract_id": "Int64", "state": "str",
+              "detected_wall_ns": "int64", "detected_position": "Int64",
+              "requested_wall_ns": "Int64", "closed_wall_ns": "Int64",
+              "reason": "str"}  # fmt: skip
     with _opened(journal) as j:
-        rows = [tuple(getattr(g, c) for c in columns) for g in j.gaps()]
-    df = pd.DataFrame.from_records(rows, columns=columns)
-    for column in ("contract_id", "detected_position", "requested_wall_ns", "closed_wall_ns"):
-        df[column] = df[column].astype("Int64")
+        rows = [tuple(getattr(g, c) for c in dtypes) for g in j.gaps()]
+    df = _table(rows, dtypes)
     df["missing"] = df["to_seq"] - df["from_seq"] + 1
     return _times(df, "detected_wall_ns", "requested_wall_ns", "closed_wall_ns")
 

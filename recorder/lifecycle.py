@@ -12,12 +12,19 @@ One pass in position order over a participant's order channel:
   first fill and, at ``size == 0``, to its end;
 * a frame of a new ``run_id`` ends every order still working as cancelled by the run change.
 
-Replayed frames and live duplicates are counted once (by run and seq).
+Replayed frames and live duplicates are counted once, by participant, run and seq: order-channel
+seqs run per (participant, run) and continue across reconnects (docs/protocol.md), so the
+``MessageReplay`` by mids the SDK sends after a reconnect re-sends, in a new session, frames the
+previous session journaled. For the same reason the run is tracked per participant: the first
+frame of a new session may be the first of a new run (the exchange restarted while the bot was
+reconnecting). The participant of each session comes from the journal's sessions
+(``participants``); a session without one, or read without them, is its own stream, as in
+``recorder verify``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from recorder.core.frames import Channel, Direction, Frame
@@ -41,6 +48,8 @@ class Lifecycle:
     sent_position: int
     contract_id: int = 0
     is_ask: bool | None = None
+    """The side; a ``CancelReplace`` keeps its replaced order's, None when that order is not
+    in the frames read."""
     size: int = 0
     price_in_cents: int = 0
     client_ref: str = ""
@@ -74,12 +83,14 @@ class Lifecycle:
 
 
 class LifecycleBuilder:
-    """Builds :class:`Lifecycle` s from frames fed in position order."""
+    """Builds :class:`Lifecycle` s from frames fed in position order; ``participants`` maps
+    session ids to their participant (:meth:`recorder.journal.Journal.sessions`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, participants: Mapping[int, str] | None = None) -> None:
         self.lifecycles: dict[str, Lifecycle] = {}
-        self._seen: set[tuple[int, str, int]] = set()
-        self._run: dict[int, str] = {}
+        self._participants = participants or {}
+        self._seen: set[tuple[str | int, str, int]] = set()
+        self._run: dict[str | int, str] = {}
 
     def feed(self, frames: Iterable[Frame]) -> LifecycleBuilder:
         """Apply ``frames`` (position order); returns self."""
@@ -98,7 +109,7 @@ class LifecycleBuilder:
         if frame.direction is Direction.OUT:
             self._request(frame, envelope)
             return
-        key = (frame.session_id, frame.run_id, frame.seq)
+        key = (self._owner(frame.session_id), frame.run_id, frame.seq)
         if key in self._seen:
             return
         self._seen.add(key)
@@ -149,6 +160,9 @@ class LifecycleBuilder:
             replace = envelope.cancel_replace
             life.contract_id, life.size = replace.contract_id, replace.size
             life.price_in_cents = replace.price_in_cents
+            replaced = self.lifecycles.get(replace.entry_id)
+            if replaced is not None:  # the replacement keeps the replaced order's side
+                life.is_ask = replaced.is_ask
         elif kind in ("cancel_order", "cancel_all", "get_book_state", "get_open_orders"):
             life.contract_id = getattr(envelope, kind).contract_id
         self.lifecycles[mid] = life
@@ -190,11 +204,17 @@ class LifecycleBuilder:
             outcome = "FILLED" if status == pb.CROSS else _STATUS_NAMES.get(status, "?")
             self._finish(life, outcome, frame.wall_ns)
 
+    def _owner(self, session_id: int) -> str | int:
+        """Whose order-channel stream a session's frames belong to: its participant, else the
+        session itself."""
+        return self._participants.get(session_id) or session_id
+
     def _run_change(self, frame: Frame) -> None:
-        previous = self._run.get(frame.session_id)
+        owner = self._owner(frame.session_id)
+        previous = self._run.get(owner)
         if not frame.run_id or previous == frame.run_id:
             return
-        self._run[frame.session_id] = frame.run_id
+        self._run[owner] = frame.run_id
         if previous is None:
             return
         for life in self.lifecycles.values():
@@ -207,6 +227,9 @@ class LifecycleBuilder:
         life.outcome = outcome
 
 
-def lifecycles(frames: Iterable[Frame]) -> list[Lifecycle]:
-    """Every request's lifecycle, in the order the requests were first sent."""
-    return list(LifecycleBuilder().feed(frames).lifecycles.values())
+def lifecycles(
+    frames: Iterable[Frame], participants: Mapping[int, str] | None = None
+) -> list[Lifecycle]:
+    """Every request's lifecycle, in the order the requests were first sent (``participants``:
+    see :class:`LifecycleBuilder`)."""
+    return list(LifecycleBuilder(participants).feed(frames).lifecycles.values())

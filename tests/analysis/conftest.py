@@ -1,4 +1,5 @@
-"""Fixtures: the journal recorded from the simulator through the SDK (tests/replay/recording.py)."""
+"""Fixtures: the journal recorded from the simulator through the SDK (tests/replay/recording.py);
+hand-built journals come from journal_builder.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "replay"))
+sys.path.insert(0, str(Path(__file__).parent))
 
 from recording import Recorded, recorded
 
