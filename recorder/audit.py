@@ -79,8 +79,14 @@ def order_story(journal: Journal, mid: str) -> OrderStory:
         StoryFrame(f, "carries mid" if p in direct else "names mid", frame_view(f))
         for p, f in sorted({**direct, **related}.items())
     ]
-    builder = LifecycleBuilder().feed(s.frame for s in story)
+    builder = LifecycleBuilder(_participants(journal)).feed(s.frame for s in story)
     return OrderStory(mid, tuple(story), builder.lifecycles.get(mid))
+
+
+def _participants(journal: Journal) -> dict[int, str]:
+    """Session id → participant: a lifecycle reads each session's frames in its participant's
+    streams (a replay after a reconnect re-sends frames journaled in an earlier session)."""
+    return {s.id: s.participant for s in journal.sessions()}
 
 
 # ---------------------------------------------------------------------- the window report
@@ -109,7 +115,7 @@ def collect(journal: Journal, since_ns: int | None, until_ns: int | None) -> Aud
     traffic: Counter[tuple[str, str, str]] = Counter()
     malformed: list[dict[str, Any]] = []
     replayed = 0
-    builder = LifecycleBuilder()
+    builder = LifecycleBuilder(_participants(journal))
     for frame in journal.select(flt):
         traffic[(frame.channel.value, frame.direction.value, frame.kind or "(malformed)")] += 1
         replayed += frame.is_replay

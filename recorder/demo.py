@@ -184,7 +184,8 @@ def _sample_mid(journal: object) -> str:
 
     assert isinstance(journal, Journal)
     best, best_len = "", 0
-    for life in lifecycles(journal.frames()):
+    participants = {s.id: s.participant for s in journal.sessions()}
+    for life in lifecycles(journal.frames(), participants):
         if life.kind != "LimitOrder":
             continue
         score = len(life.positions) + (100 if life.filled_size else 0)

@@ -12,7 +12,9 @@ from journal_builder import RUN_A, RUN_B, JournalBuilder, ack, report
 from recording import Recorded
 
 from recorder import analysis
+from recorder.audit import collect, order_story
 from recorder.core.orders import OrderStatus
+from recorder.journal import open_journal
 from recorder.projection import project
 from recorder.venues.lx import lx1_pb2 as pb
 
@@ -51,6 +53,11 @@ def test_a_fill_replayed_in_a_later_session_is_counted_once(tmp_path: Path) -> N
     row = analysis.orders(path).set_index("mid").loc[order.mid]
     assert row["filled_size"] == 3
     assert row["frames"] == 4  # the request and its three replies, each once
+    with open_journal(path, readonly=True) as journal:  # the audit trail reads it the same way
+        story = order_story(journal, order.mid).lifecycle
+        window = collect(journal, None, None).lifecycles
+    assert story is not None and story.filled_size == 3
+    assert [life.filled_size for life in window if life.mid == order.mid] == [3]
 
 
 def test_two_participants_with_the_same_seqs_are_counted_apart(tmp_path: Path) -> None:
