@@ -40,10 +40,15 @@ the live bot did:
 
 Sessions joined by a reconnect (``end_reason`` starting :data:`RECONNECT_REASON`) belong to
 one context and share its state; any other new session is a new context (a restarted bot) and
-starts from a fresh store and fresh sequencers. A window (``start``/``since``, a ``session_id``)
-is replayed after a silent warm-up over the frames before it, so the processor sees exactly
-what the live bot saw in that window. Nothing here reads a clock except the pacing of
-``speed``; two replays of one journal make identical calls.
+starts as the SDK's start-up restore leaves one: the order stream's sequencer and run continued,
+and in its store what the reconciler takes over from the journal as it was then
+(:func:`~recorder.client.reconcile.take_over_requests`: the open orders with their last reply as
+``prev_msg``, what a killed process left in flight); everything else fresh.
+
+A window (``start``/``since``, a ``session_id``) is replayed after a silent warm-up over the
+frames before it, so the processor sees exactly what the live bot saw in that window. Nothing
+here reads a clock except the pacing of ``speed``; two replays of one journal make identical
+calls.
 
 In a replay the processor's ``context`` is the :class:`Replayer`: ``Commands(context)`` works,
 and what the handlers submit is collected in :attr:`Replayer.submitted` (nothing is sent).
@@ -67,6 +72,7 @@ from google.protobuf.message import DecodeError
 
 from recorder.client import IDStoreItem, MessageProcessor
 from recorder.client.dispatch import ORDER_HANDLERS, RECONNECT_REASON, Handlers
+from recorder.client.reconcile import take_over_requests
 from recorder.config import ClientConfig
 from recorder.core.frames import Channel, FrameFlag
 from recorder.core.projector import Projector
@@ -402,15 +408,18 @@ class Replayer:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(self._handlers, self.client_config, mono_ns)
-            self._take_over(lane, session_id)
+            self._take_over(lane, session_id, mono_ns)
         elif lane.session_id != session_id:
             lane.reconnected(mono_ns)
         lane.session_id = session_id
         return lane
 
-    def _take_over(self, lane: Lane, session_id: int) -> None:
+    def _take_over(self, lane: Lane, session_id: int, mono_ns: int) -> None:
         """A new context of a participant continues the journal's order stream (the SDK's
-        start-up restore): its sequencer and run are those of the context before it."""
+        start-up restore): its sequencer and run are those of the context before it, and its
+        MID store tracks again what the live one took over from the journal as it was then
+        (:func:`~recorder.client.reconcile.take_over_requests`: the requests a killed process
+        left in flight, the orders still open, each with its last reply as ``prev_msg``)."""
         me = self._sessions.get(session_id)
         for key in sorted(self._lanes, reverse=True):
             other = self._sessions.get(key)
@@ -421,6 +430,10 @@ class Replayer:
             before, mine = self._lanes[key].dispatcher, lane.dispatcher
             mine.order_seq.restore(before.order_seq.snapshot(lambda _: None), lambda _: None)
             mine.run_id = before.run_id
+            journal = self.journal
+            projector = projector_at(journal, View.EXCHANGE, self.position - 1)  # before me
+            tracker = take_over_requests(mine.store, journal, projector, mono_ns, starting=me)
+            lane.sent.update(tracker.in_flight())  # the context before sent them: resends now
             return
 
     # ------------------------------------------------------------------ one frame

@@ -4,9 +4,11 @@ A :class:`~recorder.replay.Replayer` keeps one :class:`Lane` per context the jou
 sessions joined by reconnects; see the theory of operation in :mod:`recorder.replay`). The lane
 owns the context's :class:`~recorder.client.dispatch.Dispatcher` and is its port: the SDK's own
 requests are in the journal, so of the sequencer's effects only ``handle_gap``, the run change and
-the bookkeeping of the SDK's replays remain. It also registers the outbound requests the
-journal shows in the dispatcher's MID store, and fires the heartbeat watch's silences at the
-journal's clock.
+the bookkeeping of the SDK's replays remain: when one ends, the lane decides with the live
+:class:`~recorder.client.recovery.GapBook`'s own :class:`~recorder.client.recovery.RangeReplays`
+whether the context asked again or wrote the missing seqs off. It also registers the outbound
+requests the journal shows in the dispatcher's MID store, and fires the heartbeat watch's
+silences at the journal's clock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Final
 
 from recorder.client import IDStoreItem
 from recorder.client.dispatch import Dispatcher, Handlers
+from recorder.client.recovery import RangeReplays
 from recorder.config import ClientConfig
 from recorder.core.frames import Channel
 from recorder.core.mids import Reply, ReplyKind
@@ -69,11 +72,13 @@ class Lane:
         """A lower bound of the next timer-driven silence deadline (0: recompute)."""
         self.session_id = 0
         self.sent: set[str] = set()
-        """Every mid this context sent (a mid seen again going out is a resend)."""
+        """Every mid this context sent, or took over in flight from the journal (a mid seen
+        again going out is a resend)."""
         self.expected: list[tuple[str, int, int]] = []
-        """Replays the sequencer asked for, not yet seen going out."""
-        self.replays: dict[str, tuple[str, int, int]] = {}
-        """The SDK's own ``MessageReplay`` mids and their ranges."""
+        """Range replays the context asks for (the sequencer's, and what a replay's end asks for
+        again), not yet seen going out."""
+        self.replays = RangeReplays()
+        """The SDK's own ``MessageReplay`` mids and their ranges, and the tries per range."""
 
     # ------------------------------------------------------------------ DispatchPort
 
@@ -95,9 +100,10 @@ class Lane:
         pass
 
     def order_handled(self, envelope: Envelope, body: str, reply: Reply | None) -> None:
-        if self.replays and reply is not None and reply.kind in _REPLAY_ENDS:
+        in_flight = self.replays.in_flight
+        if in_flight and reply is not None and reply.kind in _REPLAY_ENDS:
             mid = envelope.mid
-            if mid in self.replays:
+            if mid in in_flight:
                 self._replay_finished(mid, envelope)
 
     def order_done(self) -> None:
@@ -120,17 +126,17 @@ class Lane:
                 dispatcher.run_change(effect.old_run_id, effect.new_run_id)
 
     def _replay_finished(self, mid: str, envelope: Envelope) -> None:
-        run_id, _, to_seq = self.replays.pop(mid)
-        if envelope.WhichOneof("body") == "replay_done":
-            done = envelope.replay_done
-            if not done.complete and done.to_seq < to_seq:
-                self.expected.append((run_id, done.to_seq + 1, to_seq))
-                return
+        """What :meth:`GapBook.replay_finished <recorder.client.recovery.GapBook.replay_finished>`
+        does, as far as a replay carries it out: the ranges asked for again are awaited going
+        out (the journal has the requests), and missing seqs written off are abandoned here."""
         seqr = self.order_seq
-        if seqr.run_id != run_id:
+        end = self.replays.finished(mid, envelope, seqr)
+        if end.rest is not None:
+            self.expected.append(end.rest)
             return
-        if any(g.from_seq <= to_seq for g in seqr.open_gaps):
-            self.effects(_ORDER, seqr.abandon(up_to=to_seq).effects)
+        self.expected.extend(end.again)
+        if end.abandon:
+            self.effects(_ORDER, seqr.abandon(up_to=end.asked[2]).effects)
 
     # ------------------------------------------------------------------ the journal's clock
 
@@ -184,7 +190,7 @@ class Lane:
             wanted = (r.run_id, r.from_seq, r.to_seq)
             if wanted in self.expected:
                 self.expected.remove(wanted)
-                self.replays[mid] = wanted
+                self.replays.sent(mid, wanted)
         children = (
             [IDStoreItem(inner) for inner in envelope.batch.messages] if body == "batch" else []
         )

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from recorder.client.store import IDStoreItem, classify
+from recorder.client.store import IDStoreItem, MessageIDStore, classify
 from recorder.client.tap import COMMIT_AGE_S
 from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.core.mids import MidState, MidTracker, Reply, ReplyKind
@@ -67,7 +67,7 @@ from recorder.core.recovery import (
 )
 from recorder.core.sequencing import OpenGap
 from recorder.core.state import View
-from recorder.journal import Journal
+from recorder.journal import Journal, Session
 from recorder.journal.reader import FrameFilter
 from recorder.journal.wire import WireFrame
 from recorder.projection import projector_at, save_checkpoint
@@ -292,98 +292,9 @@ class Reconciler:
                 )
 
     def _take_over_requests(self, journal: Journal) -> None:
-        """Track again the requests of the sessions that never ended (a killed process), and
-        the orders still open from any session, each with the ``prev_msg`` it had (the last
-        reply the journal shows for its mid): the next message for it gets what it would have
-        got had the bot not stopped."""
+        """Track again what was in flight (:func:`take_over_requests`)."""
         ctx = self._ctx
-        sessions = [s for s in journal.sessions() if s.ended_wall_ns is None]
-        start = 0
-        if sessions:
-            first = next(
-                iter(journal.select(FrameFilter(session_id=sessions[0].id), limit=1)), None
-            )
-            start = first.position if first is not None else 0
-        tracker = MidTracker(1, 1)
-        requests: dict[str, pb.Envelope] = {}
-        wires: dict[str, bytes] = {}
-        batched: dict[str, tuple[str, pb.Envelope]] = {}
-        """A batch's inner mid → the batch's mid and the inner message."""
-        if start:
-            for f in journal.select(FrameFilter(channel=Channel.ORDER, start=start)):
-                if f.kind == CORRECTION_KIND or f.malformed:
-                    continue
-                try:
-                    env = pb.Envelope.FromString(f.payload)
-                except Exception:  # a frame the projector already flagged
-                    continue
-                if f.direction == Direction.OUT.value:
-                    if env.mid in requests or env.WhichOneof("body") is None:
-                        continue
-                    kids = [(m.mid, _kind(m)) for m in env.batch.messages]
-                    try:
-                        tracker.sent(env.mid, _kind(env), 0, children=kids)
-                    except ValueError:
-                        continue
-                    requests[env.mid] = env
-                    wires[env.mid] = f.payload
-                    for inner in env.batch.messages:
-                        batched[inner.mid] = (env.mid, inner)
-                else:
-                    reply = classify(env)
-                    if reply is not None:
-                        tracker.on_reply(reply, 0)
-        in_flight = set(tracker.in_flight())
-        now = time.monotonic_ns()
-        # Orders the projection holds as sent (never answered) or open, from older sessions too.
-        for order in self.projector.own.orders.values():
-            if order.entry_id in in_flight or order.entry_id in requests:
-                continue
-            if order.status is OrderStatus.SENT:
-                sent = _request(journal, order.entry_id)
-                if sent is not None:
-                    env, wire = sent
-                    requests[env.mid] = env
-                    wires[env.mid] = wire
-                    tracker.sent(env.mid, _kind(env), 0)
-                    in_flight.add(env.mid)
-            elif order.status.value in ("acked", "resting", "partially_filled"):
-                sent = _request(journal, order.entry_id)
-                if sent is not None:
-                    env = sent[0]
-                else:  # not sent under its own mid (a batch's inner order), or adopted
-                    env = pb.Envelope(mid=order.entry_id, mversion="1.0")
-                    env.limit_order.contract_id = order.contract_id
-                requests[env.mid] = env
-                tracker.sent(env.mid, _kind(env), 0)
-                tracker.on_reply(Reply(ReplyKind.ACK, env.mid, self.projector.run_id), 0)
-                in_flight.add(env.mid)
-        for mid in tracker.in_flight():
-            request = requests.get(mid)
-            if request is None:
-                batch, request = batched[mid]
-                if batch in tracker:
-                    continue  # an inner message of a batch in flight: tracked with its batch
-                # Its batch finished (its BatchAcks came) and left it in flight, ACKed: a
-                # resting order placed in a batch. Tracked on its own, like a single order, as
-                # its inner envelope (no bytes of its own to resend: the BatchAcks ACKed it).
-            children = [IDStoreItem(m) for m in request.batch.messages]
-            item = IDStoreItem(request)
-            item.wire = wires.get(mid, b"")
-            ctx.store.add(item, children)
-            ctx.store.mark_sent(item, request, now)
-            for one in (item, *children):
-                last = _last_reply(journal, one.mid)
-                if last is not None:
-                    ctx.store.resume(one.mid, last)
-            if tracker.state(mid) is MidState.ACKED:
-                effects = ctx.store.tracker.on_reply(
-                    Reply(ReplyKind.ACK, mid, self.projector.run_id), now
-                )
-                ctx.store.apply(effects)
-                for child in children:
-                    if tracker.state(child.mid) is None:
-                        ctx.store.tracker.forget(child.mid)
+        tracker = take_over_requests(ctx.store, journal, self.projector, time.monotonic_ns())
         ctx.store.signal()
         if tracker.in_flight():
             log.warning(
@@ -596,10 +507,128 @@ def _kind(env: pb.Envelope) -> str:
     return kind_of(env)
 
 
-def _request(journal: Journal, entry_id: str) -> tuple[pb.Envelope, bytes] | None:
+def take_over_requests(
+    store: MessageIDStore,
+    journal: Journal,
+    projector: Projector,
+    now: int,
+    *,
+    starting: Session | None = None,
+) -> MidTracker:
+    """Track again in ``store`` the requests of the sessions that never ended (a killed
+    process), and the orders still open from any session (``projector``: the journal's state),
+    each with the ``prev_msg`` it had (the last reply the journal shows for its mid): the next
+    message for it gets what it would have got had the bot not stopped. Returns the journal's
+    tracker of them (what is in flight, what un-ACKed).
+
+    The live start-up (:meth:`Reconciler.restore`) reads the whole journal; a replay
+    (:meth:`Replayer._take_over <recorder.replay.Replayer._take_over>`) gives the session whose
+    context it starts as ``starting``, and the journal is read as it was then: up to that
+    session's first frame, with the sessions that had not ended by its start.
+    """
+    stop: int | None = None
+    if starting is None:
+        sessions = [s for s in journal.sessions() if s.ended_wall_ns is None]
+    else:
+        stop = _first_position(journal, starting.id) or None
+        sessions = [
+            s
+            for s in journal.sessions()
+            if s.id < starting.id
+            and (s.ended_wall_ns is None or s.ended_wall_ns > starting.started_wall_ns)
+        ]
+    start = _first_position(journal, sessions[0].id) if sessions else 0
+    tracker = MidTracker(1, 1)
+    requests: dict[str, pb.Envelope] = {}
+    wires: dict[str, bytes] = {}
+    batched: dict[str, tuple[str, pb.Envelope]] = {}
+    """A batch's inner mid → the batch's mid and the inner message."""
+    if start:
+        for f in journal.select(FrameFilter(channel=Channel.ORDER, start=start, stop=stop)):
+            if f.kind == CORRECTION_KIND or f.malformed:
+                continue
+            try:
+                env = pb.Envelope.FromString(f.payload)
+            except Exception:  # a frame the projector already flagged
+                continue
+            if f.direction == Direction.OUT.value:
+                if env.mid in requests or env.WhichOneof("body") is None:
+                    continue
+                kids = [(m.mid, _kind(m)) for m in env.batch.messages]
+                try:
+                    tracker.sent(env.mid, _kind(env), 0, children=kids)
+                except ValueError:
+                    continue
+                requests[env.mid] = env
+                wires[env.mid] = f.payload
+                for inner in env.batch.messages:
+                    batched[inner.mid] = (env.mid, inner)
+            else:
+                reply = classify(env)
+                if reply is not None:
+                    tracker.on_reply(reply, 0)
+    in_flight = set(tracker.in_flight())
+    # Orders the projection holds as sent (never answered) or open, from older sessions too.
+    for order in projector.own.orders.values():
+        if order.entry_id in in_flight or order.entry_id in requests:
+            continue
+        if order.status is OrderStatus.SENT:
+            sent = _request(journal, order.entry_id, stop)
+            if sent is not None:
+                env, wire = sent
+                requests[env.mid] = env
+                wires[env.mid] = wire
+                tracker.sent(env.mid, _kind(env), 0)
+                in_flight.add(env.mid)
+        elif order.status.value in ("acked", "resting", "partially_filled"):
+            sent = _request(journal, order.entry_id, stop)
+            if sent is not None:
+                env = sent[0]
+            else:  # not sent under its own mid (a batch's inner order), or adopted
+                env = pb.Envelope(mid=order.entry_id, mversion="1.0")
+                env.limit_order.contract_id = order.contract_id
+            requests[env.mid] = env
+            tracker.sent(env.mid, _kind(env), 0)
+            tracker.on_reply(Reply(ReplyKind.ACK, env.mid, projector.run_id), 0)
+            in_flight.add(env.mid)
+    for mid in tracker.in_flight():
+        request = requests.get(mid)
+        if request is None:
+            batch, request = batched[mid]
+            if batch in tracker:
+                continue  # an inner message of a batch in flight: tracked with its batch
+            # Its batch finished (its BatchAcks came) and left it in flight, ACKed: a resting
+            # order placed in a batch. Tracked on its own, like a single order, as its inner
+            # envelope (no bytes of its own to resend: the BatchAcks ACKed it).
+        children = [IDStoreItem(m) for m in request.batch.messages]
+        item = IDStoreItem(request)
+        item.wire = wires.get(mid, b"")
+        store.add(item, children)
+        store.mark_sent(item, request, now)
+        for one in (item, *children):
+            last = _last_reply(journal, one.mid, stop)
+            if last is not None:
+                store.resume(one.mid, last)
+        if tracker.state(mid) is MidState.ACKED:
+            effects = store.tracker.on_reply(Reply(ReplyKind.ACK, mid, projector.run_id), now)
+            store.apply(effects)
+            for child in children:
+                if tracker.state(child.mid) is None:
+                    store.tracker.forget(child.mid)
+    return tracker
+
+
+def _first_position(journal: Journal, session_id: int) -> int:
+    """The position of a session's first frame; 0 when it has none."""
+    first = next(iter(journal.select(FrameFilter(session_id=session_id), limit=1)), None)
+    return first.position if first is not None else 0
+
+
+def _request(journal: Journal, entry_id: str, stop: int | None) -> tuple[pb.Envelope, bytes] | None:
     """The journaled request that placed the order ``entry_id`` (a ``LimitOrder`` or a
-    ``CancelReplace`` sent under that mid) and its bytes; None when the journal has none."""
-    for f in journal.by_mid(entry_id):
+    ``CancelReplace`` sent under that mid) and its bytes, before position ``stop`` (None: in
+    the whole journal); None when the journal has none."""
+    for f in journal.select(FrameFilter(mid=entry_id, stop=stop)):
         if f.direction == Direction.OUT.value:
             env = pb.Envelope.FromString(f.payload)
             if env.WhichOneof("body") in ("limit_order", "cancel_replace"):
@@ -608,15 +637,16 @@ def _request(journal: Journal, entry_id: str) -> tuple[pb.Envelope, bytes] | Non
     return None
 
 
-def _last_reply(journal: Journal, mid: str) -> pb.Envelope | None:
-    """The ``prev_msg`` a request taken over from the journal has so far: the last message with
-    its mid that the store of the context that saw it recorded (:meth:`MessageIDStore.on_reply
+def _last_reply(journal: Journal, mid: str, stop: int | None) -> pb.Envelope | None:
+    """The ``prev_msg`` a request taken over from the journal has so far (before position
+    ``stop``; None: the whole journal): the last message with its mid that the store of the
+    context that saw it recorded (:meth:`MessageIDStore.on_reply
     <recorder.client.store.MessageIDStore.on_reply>`) — an order-channel reply that is not an
     ACK (a receipt), each seq once (a duplicate was not dispatched); None when there is none
     (then it is still the request)."""
     last = None
     seen: set[tuple[str, int]] = set()
-    for f in journal.by_mid(mid):
+    for f in journal.select(FrameFilter(mid=mid, stop=stop)):
         if (
             f.channel != Channel.ORDER.value
             or f.direction != Direction.IN.value

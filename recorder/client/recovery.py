@@ -9,7 +9,9 @@ only carries them out on the context's I/O thread:
   reconciler through :meth:`GapBook.request`: a ``MessageReplay`` request (tracked in the MID
   store like any request, so it is resent if its ACK is lost), at most
   :data:`MAX_REPLAYS_IN_FLIGHT` at a time (the rest queue: the rate limit), and the gap moves to
-  ``requested``; a ``ReplayDone{complete=false}`` asks again from the next seq;
+  ``requested``; a ``ReplayDone{complete=false}`` asks again from the next seq, a complete one
+  that leaves seqs missing asks again for them, up to :data:`MAX_REPLAY_TRIES` times in all
+  (:class:`RangeReplays`, the decision the replay lane shares);
 * the gap's seqs all arrived → ``filled``; the exchange could not send them (a ``ReplayDone``
   that leaves them missing, ``REJECT_REPLAY_UNAVAILABLE``, a run change) → the sequencer
   abandons them → ``unrecoverable`` with the reason; a refused replay also starts a
@@ -37,13 +39,22 @@ from recorder.core.sequencing import (
     RequestReplay,
     ResyncBook,
     RunChanged,
+    StreamSequencer,
 )
 from recorder.venues.lx import lx1_pb2 as pb
 
 if TYPE_CHECKING:
     from recorder.client.context import Context
 
-__all__ = ["MAX_REPLAYS_IN_FLIGHT", "GapBook", "LedgerGap", "classify"]
+__all__ = [
+    "MAX_REPLAYS_IN_FLIGHT",
+    "MAX_REPLAY_TRIES",
+    "GapBook",
+    "LedgerGap",
+    "RangeReplays",
+    "ReplayEnd",
+    "classify",
+]
 
 MAX_REPLAY_TRIES = 3
 """A range a complete ``ReplayDone`` left missing is asked for this many times in all."""
@@ -52,6 +63,71 @@ MAX_REPLAYS_IN_FLIGHT = 2
 """Range replays sent and not yet answered at any time; more wait their turn (rate limit)."""
 
 log = logging.getLogger("recorder.client")
+
+Range = tuple[str, int, int]
+"""A range replay's run id, first and last seq."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayEnd:
+    """What the context does when a range replay ended (:meth:`RangeReplays.finished`)."""
+
+    asked: Range
+    """The range the replay asked for."""
+    rest: Range | None = None
+    """Cut short by the exchange's cap (``ReplayDone{complete=false}``): ask for the rest now."""
+    again: tuple[Range, ...] = ()
+    """Complete, yet these seqs are missing (replayed frames lost on the way): ask again."""
+    abandon: bool = False
+    """Give the missing seqs up (the sequencer abandons them up to the range's last seq)."""
+    refused: bool = False
+    """The exchange no longer holds them (``REJECT_REPLAY_UNAVAILABLE``)."""
+
+
+class RangeReplays:
+    """A context's range replays in flight and how often each range was asked for, and the
+    decision when one ends — pure (no I/O, no clock): the live :class:`GapBook` and the replay
+    lane (:class:`recorder.replay_lane.Lane`) both decide with it, so a replay of the journal
+    writes a gap off exactly where the live context did."""
+
+    __slots__ = ("_tries", "in_flight")
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, Range] = {}
+        """The ``MessageReplay`` mids not yet answered, and their ranges."""
+        self._tries: dict[Range, int] = {}
+
+    def sent(self, mid: str, asked: Range) -> None:
+        """A range replay went out under ``mid``."""
+        self.in_flight[mid] = asked
+
+    def finished(self, mid: str, envelope: pb.Envelope, seqr: StreamSequencer[None]) -> ReplayEnd:
+        """The ``ReplayDone`` or the reject that ends the replay ``mid``, with the order-channel
+        sequencer as it stands after the replayed frames."""
+        asked = self.in_flight.pop(mid)
+        run_id, from_seq, to_seq = asked
+        refused = False
+        if envelope.WhichOneof("body") == "replay_done":
+            done = envelope.replay_done
+            if not done.complete and done.to_seq < to_seq:
+                # the exchange's 2,500 cap cut it short
+                return ReplayEnd(asked, rest=(run_id, done.to_seq + 1, to_seq))
+        else:
+            refused = envelope.status.code == pb.REJECT_REPLAY_UNAVAILABLE
+        if seqr.run_id != run_id:
+            return ReplayEnd(asked)  # the run changed meanwhile: its gaps were written off
+        still = [g for g in seqr.open_gaps if g.from_seq <= to_seq and from_seq <= g.to_seq]
+        if not still:
+            return ReplayEnd(asked)
+        tries = self._tries.get(asked, 1)
+        if refused or tries >= MAX_REPLAY_TRIES:
+            return ReplayEnd(asked, abandon=True, refused=refused)
+        # Complete, yet seqs are missing: replayed frames lost on the way (the exchange still
+        # holds them). Ask again for what is missing, a few times.
+        again = tuple((run_id, max(g.from_seq, from_seq), min(g.to_seq, to_seq)) for g in still)
+        for one in again:
+            self._tries[one] = tries + 1
+        return ReplayEnd(asked, again=again)
 
 
 @dataclass(slots=True)
@@ -74,25 +150,26 @@ class GapBook:
         self._ctx = context
         self.pending: list[LedgerGap] = []
         """Gaps not yet filled or written off."""
-        self._replays: dict[str, tuple[str, int, int]] = {}
-        self._queued: collections.deque[tuple[str, int, int]] = collections.deque()
-        self._tries: dict[tuple[str, int, int], int] = {}
+        self.replays = RangeReplays()
+        """The range replays in flight, and how often each range was asked for."""
+        self._queued: collections.deque[Range] = collections.deque()
         self.past_high: dict[tuple[Channel, str], int] = {}
         """The highest seq seen of each replaced run, per channel (for late frames)."""
 
     def reissue(self, mid: str) -> None:
         """A ``MessageReplay`` answered only ``ACK{duplicate}`` (its first ACK was lost and the
         resend was de-duplicated: the exchange will send nothing else): ask again, new mid."""
-        run_id, from_seq, to_seq = self._replays.pop(mid)
+        run_id, from_seq, to_seq = self.replays.in_flight.pop(mid)
         self._ctx.store.abandon(mid)
         self._request(run_id, from_seq, to_seq)
 
     def reset(self) -> None:
         """A reconnection: replays in flight on the old connection may never be answered;
         forget them (their gaps are asked for again by the reconciler's plan)."""
-        for mid in self._replays:
+        in_flight = self.replays.in_flight
+        for mid in in_flight:
             self._ctx.store.abandon(mid)
-        self._replays.clear()
+        in_flight.clear()
         self._queued.clear()
 
     def stale(self, channel: Channel, run_id: str, seq: int) -> None:
@@ -114,12 +191,14 @@ class GapBook:
     def busy(self) -> bool:
         """True while a range replay is running or queued, or an order gap is pending."""
         return bool(
-            self._replays or self._queued or any(g.channel is Channel.ORDER for g in self.pending)
+            self.replays.in_flight
+            or self._queued
+            or any(g.channel is Channel.ORDER for g in self.pending)
         )
 
     def replaying(self, mid: str) -> bool:
         """True when ``mid`` is a ``MessageReplay`` the context sent for a gap."""
-        return mid in self._replays
+        return mid in self.replays.in_flight
 
     def effects(self, channel: Channel, effects: tuple[Effect, ...]) -> None:
         """Carry out one observation's effects, in order."""
@@ -174,14 +253,14 @@ class GapBook:
 
     def request(self, run_id: str, from_seq: int, to_seq: int) -> None:
         """Ask ``MessageReplay`` for ``from_seq..to_seq`` now, or queue it (rate limit)."""
-        if len(self._replays) >= MAX_REPLAYS_IN_FLIGHT:
+        if len(self.replays.in_flight) >= MAX_REPLAYS_IN_FLIGHT:
             self._queued.append((run_id, from_seq, to_seq))
             return
         self._request(run_id, from_seq, to_seq)
 
     def _next(self) -> None:
         seq = self._ctx.order_seq
-        while self._queued and len(self._replays) < MAX_REPLAYS_IN_FLIGHT:
+        while self._queued and len(self.replays.in_flight) < MAX_REPLAYS_IN_FLIGHT:
             run_id, lo, hi = self._queued.popleft()
             if run_id == seq.run_id and any(
                 g.from_seq <= hi and lo <= g.to_seq for g in seq.open_gaps
@@ -191,7 +270,7 @@ class GapBook:
     def _request(self, run_id: str, from_seq: int, to_seq: int) -> None:
         ctx = self._ctx
         item = ctx.request(pb.MessageReplay(run_id=run_id, from_seq=from_seq, to_seq=to_seq))
-        self._replays[item.mid] = (run_id, from_seq, to_seq)
+        self.replays.sent(item.mid, (run_id, from_seq, to_seq))
         for gap in self._overlapping(Channel.ORDER, run_id, from_seq, to_seq):
             if not gap.requested:
                 gap.requested = True
@@ -211,35 +290,20 @@ class GapBook:
             self.pending.remove(gap)
 
     def replay_finished(self, mid: str, envelope: pb.Envelope) -> None:
-        """A ``ReplayDone`` (or a reject) for one of the context's replays."""
-        run_id, from_seq, to_seq = self._replays.pop(mid)
+        """A ``ReplayDone`` (or a reject) for one of the context's replays: carry out what
+        :meth:`RangeReplays.finished` decides."""
         seq = self._ctx.order_seq
-        refused = False
-        if envelope.WhichOneof("body") == "replay_done":
-            done = envelope.replay_done
-            if not done.complete and done.to_seq < to_seq:
-                self._request(run_id, done.to_seq + 1, to_seq)  # the 2,500 cap cut it short
-                return
-        else:
-            refused = envelope.status.code == pb.REJECT_REPLAY_UNAVAILABLE
-        if seq.run_id != run_id:
-            self._next()
-            return  # the run changed meanwhile: its gaps were already written off
-        still = [g for g in seq.open_gaps if g.from_seq <= to_seq and from_seq <= g.to_seq]
-        key = (run_id, from_seq, to_seq)
-        if still and not refused and self._tries.get(key, 1) < MAX_REPLAY_TRIES:
-            # Complete, yet seqs are missing: replayed frames lost on the way (the exchange
-            # still holds them). Ask again for what is missing, a few times.
-            for g in still:
-                lo, hi = max(g.from_seq, from_seq), min(g.to_seq, to_seq)
-                self._tries[(run_id, lo, hi)] = self._tries.get(key, 1) + 1
-                self.request(run_id, lo, hi)
-            self._next()
+        end = self.replays.finished(mid, envelope, seq)
+        if end.rest is not None:
+            self._request(*end.rest)
             return
-        if still:
+        for again in end.again:
+            self.request(*again)
+        if end.abandon:
+            run_id, from_seq, to_seq = end.asked
             log.warning("seqs %d..%d of run %s could not be replayed", from_seq, to_seq, run_id[:8])
             self.effects(Channel.ORDER, seq.abandon(up_to=to_seq).effects)
-            if refused:
+            if end.refused:
                 self._queued.clear()
                 self._ctx.reconciler.begin(Trigger.REPLAY_UNAVAILABLE)
         self._next()

@@ -1,0 +1,62 @@
+"""The decision at the end of a range replay (:class:`~recorder.client.recovery.RangeReplays`),
+which the live GapBook and the replay lane share: ask for the rest, ask again for what is still
+missing (a few times), or write it off."""
+
+from __future__ import annotations
+
+from recorder.client.recovery import MAX_REPLAY_TRIES, RangeReplays, ReplayEnd
+from recorder.core.sequencing import Recovery, StreamSequencer
+from recorder.venues.lx import lx1_pb2 as pb
+
+RUN = "r1"
+
+
+def _sequencer(*missing: int) -> StreamSequencer[None]:
+    """An order-channel sequencer of ``RUN`` at seq 10, ``missing`` never seen."""
+    seqr: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
+    for seq in range(1, 11):
+        if seq not in missing:
+            seqr.observe(seq, RUN, False, None)
+    return seqr
+
+
+def _done(to_seq: int, *, complete: bool = True) -> pb.Envelope:
+    return pb.Envelope(mid="m", replay_done=pb.ReplayDone(to_seq=to_seq, complete=complete))
+
+
+def _reject(code: pb.StatusCode) -> pb.Envelope:
+    return pb.Envelope(mid="m", status=pb.Status(code=code))
+
+
+def _end(envelope: pb.Envelope, seqr: StreamSequencer[None]) -> ReplayEnd:
+    """How a first replay of seqs 4..6 ends."""
+    replays = RangeReplays()
+    replays.sent("m", (RUN, 4, 6))
+    return replays.finished("m", envelope, seqr)
+
+
+def test_a_complete_replay_that_leaves_seqs_missing_asks_again_then_gives_up() -> None:
+    replays, seqr = RangeReplays(), _sequencer(5)
+    asked = (RUN, 4, 6)
+    for _ in range(MAX_REPLAY_TRIES - 1):
+        replays.sent("m", asked)
+        end = replays.finished("m", _done(asked[2]), seqr)
+        assert end.again == ((RUN, 5, 5),) and not end.abandon  # what is still missing
+        asked = end.again[0]
+    replays.sent("m", asked)
+    end = replays.finished("m", _done(5), seqr)
+    assert end.abandon and not end.again and not end.refused
+    assert not replays.in_flight
+
+
+def test_the_other_ends_of_a_replay() -> None:
+    seqr = _sequencer(5)
+    cut = _end(_done(5, complete=False), seqr)
+    assert cut.rest == (RUN, 6, 6) and not cut.abandon  # the exchange's cap: the rest at once
+    refused = _end(_reject(pb.REJECT_REPLAY_UNAVAILABLE), seqr)
+    assert refused.abandon and refused.refused and not refused.again
+    other = _end(_reject(pb.REJECT_MALFORMED), seqr)
+    assert other.again == ((RUN, 5, 5),) and not other.abandon  # not a refusal: asked again
+    assert _end(_done(6), _sequencer()) == ReplayEnd((RUN, 4, 6))  # filled: nothing to do
+    seqr.observe(1, "r2", False, None)  # the run changed: its gaps are written off already
+    assert _end(_reject(pb.REJECT_REPLAY_UNAVAILABLE), seqr) == ReplayEnd((RUN, 4, 6))
