@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from calllog import logged, without_silence_ms
+from scripted import CLIENT, sdk_context
 
-from recorder.client import Commands, Context
-from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
+from recorder.client import Commands
+from recorder.config import SimConfig
 from recorder.examples.processors import CallCounter
 from recorder.journal import open_journal
 from recorder.keys import KeyPair
@@ -24,7 +25,6 @@ from recorder.sim.server import SimServer
 
 WAIT = 10.0
 LOOPBACK = "tcp://127.0.0.1:*"
-CLIENT = ClientConfig(ack_timeout_ms=250, backoff_cap_ms=1000)
 Logged = logged(CallCounter)
 
 
@@ -73,16 +73,6 @@ def server(keys: tuple[KeyPair, KeyPair, KeyPair]) -> Iterator[SimServer]:
     server.stop()
 
 
-def _context(server: SimServer, bot: KeyPair, processor: object, journal: Path) -> Context:
-    assert server.endpoints is not None and bot.private is not None
-    return Context(
-        server.endpoints.order, bot.private, bot.public, server.public_key,
-        processor,  # type: ignore[arg-type]
-        market_endpoint=server.endpoints.market, journal=journal,
-        config=Config(journal=JournalConfig(path=journal), client=CLIENT),
-    )  # fmt: skip
-
-
 def _replayed(journal: Path) -> list[tuple[object, ...]]:
     replayed = Logged()
     with open_journal(journal, readonly=True) as j:
@@ -106,7 +96,7 @@ def test_a_replayed_frame_lost_once_is_asked_for_again(
     plan = LosingReplays(1)
     server.call(lambda: setattr(server, "faults", plan))
     live = Logged()
-    with _context(server, bot, live, journal) as context:
+    with sdk_context(server, bot, live, journal) as context:
         cmd = Commands(context)
         assert cmd.get_contracts().wait_done(WAIT)
         resting = cmd.limit_order(contract_id=1, size=5, price_in_cents=5000, is_ask=True)
@@ -128,7 +118,7 @@ def test_an_order_from_before_a_restart_keeps_its_prev_msg(
     journal = tmp_path / "bot.journal"
     bot, other = keys[1], keys[2]
     first = Logged()
-    with _context(server, bot, first, journal) as context:
+    with sdk_context(server, bot, first, journal) as context:
         resting = Commands(context).limit_order(
             contract_id=1, size=5, price_in_cents=5000, is_ask=True
         )
@@ -143,8 +133,8 @@ def test_an_order_from_before_a_restart_keeps_its_prev_msg(
         ]
 
     second = Logged()  # the bot restarted: a new context on the same journal
-    with _context(server, bot, second, journal):
-        with _context(server, other, CallCounter(), tmp_path / "other.journal") as taker:
+    with sdk_context(server, bot, second, journal):
+        with sdk_context(server, other, CallCounter(), tmp_path / "other.journal") as taker:
             order = Commands(taker).limit_order(contract_id=1, size=2, price_in_cents=5000)
             assert order.wait_acked(WAIT)
         _wait(fills, "no fill of the resting order")

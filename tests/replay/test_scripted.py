@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from calllog import logged, without_silence_ms
+from scripted import CLIENT, sdk_context
 
-from recorder.client import IOC, Commands, Context
-from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
+from recorder.client import IOC, Commands
+from recorder.config import SimConfig
 from recorder.examples.processors import CallCounter
 from recorder.journal import open_journal
 from recorder.keys import KeyPair
@@ -22,7 +23,6 @@ from recorder.venues.lx import lx1_pb2 as pb
 
 WAIT = 10.0
 LOOPBACK = "tcp://127.0.0.1:*"
-CLIENT = ClientConfig(ack_timeout_ms=250, backoff_cap_ms=1000)
 Logged = logged(CallCounter)
 
 
@@ -41,16 +41,6 @@ def server(keys: tuple[KeyPair, KeyPair]) -> Iterator[SimServer]:
     server.start()
     yield server
     server.stop()
-
-
-def _context(server: SimServer, bot: KeyPair, processor: object, journal: Path) -> Context:
-    assert server.endpoints is not None and bot.private is not None
-    return Context(
-        server.endpoints.order, bot.private, bot.public, server.public_key,
-        processor,  # type: ignore[arg-type]
-        market_endpoint=server.endpoints.market, journal=journal,
-        config=Config(journal=JournalConfig(path=journal), client=CLIENT),
-    )  # fmt: skip
 
 
 def _session_one(cmd: Commands, server: SimServer, bot: KeyPair) -> None:
@@ -91,10 +81,10 @@ def test_scripted_sessions_replay_exactly(
     journal = tmp_path / "scripted.journal"
     bot = keys[1]
     first = Logged()
-    with _context(server, bot, first, journal) as context:
+    with sdk_context(server, bot, first, journal) as context:
         _session_one(Commands(context), server, bot)
     second = Logged()  # another process of the bot: a new context on the same journal
-    with _context(server, bot, second, journal) as context:
+    with sdk_context(server, bot, second, journal) as context:
         cmd = Commands(context)
         assert cmd.get_open_orders().wait_done(WAIT)
         assert cmd.limit_order(contract_id=2, size=1, price_in_cents=5000).wait_acked(WAIT)
