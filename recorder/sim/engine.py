@@ -63,6 +63,8 @@ ACK = pb.ACK
 DONE = pb.DONE
 
 _BATCHABLE = frozenset({"limit_order", "cancel_order", "cancel_replace", "cancel_all"})
+_U64_MAX = (1 << 64) - 1
+"""BookTop's sizes are uint64: a level's total open size saturates there (docs/protocol.md)."""
 
 
 _Handler = Callable[["Engine", str, str, pb.Envelope, list[Outbound]], tuple[int, str]]
@@ -178,16 +180,16 @@ class Engine:
         if participant not in self._mpids:
             raise LocalProtocolError(f"unknown participant {participant!r}; add_participant first")
         mid = envelope.mid
+        valid = is_valid_mid(mid)
+        seen = self._seen.get(mid) if valid else None
+        if seen is not None:  # a resend: its first answer again, whatever the resend says now
+            return [status(participant, mid, seen[0], seen[1], duplicate=True)]
         if envelope.mversion.partition(".")[0] != "1":
-            return [
-                status(
-                    participant,
-                    mid,
-                    pb.REJECT_VERSION,
-                    f"unsupported mversion {envelope.mversion!r}; this exchange speaks 1.x",
-                )
-            ]
-        if not is_valid_mid(mid):
+            text = f"unsupported mversion {envelope.mversion!r}; this exchange speaks 1.x"
+            if valid:  # final, as every rejection: the same mid is never executed later
+                self._seen[mid] = (pb.REJECT_VERSION, text)
+            return [status(participant, mid, pb.REJECT_VERSION, text)]
+        if not valid:
             return [
                 status(
                     participant,
@@ -196,9 +198,6 @@ class Engine:
                     f"mid {mid[:40]!r} is not 32 lowercase hex digits",
                 )
             ]
-        seen = self._seen.get(mid)
-        if seen is not None:
-            return [status(participant, mid, seen[0], seen[1], duplicate=True)]
         field = envelope.WhichOneof("body")
         handler = _HANDLERS.get(field or "")
         if handler is None:
@@ -546,9 +545,9 @@ class Engine:
                 top = pb.BookTop(
                     contract_id=cid,
                     bid=bid,
-                    bid_size=bid_size,
+                    bid_size=min(bid_size, _U64_MAX),  # a level's sum can pass a uint64
                     ask=ask,
-                    ask_size=ask_size,
+                    ask_size=min(ask_size, _U64_MAX),
                     clock=book.clock,
                 )
                 out.append(Outbound(None, pb.Envelope(mversion=MVERSION, book_top=top)))

@@ -10,6 +10,9 @@ import zmq
 from lxclient import Client, envelope_bytes, limit
 
 from recorder.keys import KeyPair
+from recorder.sim.engine import Engine
+from recorder.sim.exchange import Exchange, Now
+from recorder.sim.model import default_contracts
 from recorder.sim.server import SimServer
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import MVERSION
@@ -380,3 +383,48 @@ def test_a_second_server_in_the_same_process(
     assert other.endpoints != server.endpoints
     assert other.run_id != server.run_id
     assert zmq.zmq_version_info() >= (4, 3)
+
+
+def _exchange() -> Exchange:
+    exchange = Exchange(Engine(default_contracts(3)), lambda: uuid.uuid4().hex)
+    exchange.add_participant("alice")
+    exchange.add_participant("bob")
+    return exchange
+
+
+def _send(exchange: Exchange, who: str, envelope: pb.Envelope) -> list[pb.Envelope]:
+    now = Now(1_700_000_000_000_000_000, 1)
+    sent = exchange.receive(who, [envelope.SerializeToString()], now)
+    return [pb.Envelope.FromString(d.data) for d in sent]
+
+
+def test_a_version_rejection_is_final_for_its_mid() -> None:
+    """PROTOCOL.md §3: a REJECT_* first reply is final; a resent mid is not executed again."""
+    exchange = _exchange()
+    mid = uuid.uuid4().hex
+    order = pb.Envelope(
+        mid=mid,
+        mversion="2.0",
+        limit_order=pb.LimitOrder(contract_id=1, size=1, price_in_cents=100),
+    )
+    assert [e.status.code for e in _send(exchange, "alice", order)] == [pb.REJECT_VERSION]
+    for version in ("2.0", "1.0"):  # resent as it was, then in a version it speaks
+        order.mversion = version
+        again = _send(exchange, "alice", order)
+        assert [(e.status.code, e.status.duplicate) for e in again] == [(pb.REJECT_VERSION, True)]
+    assert exchange.engine.book(1).bids == ()  # never executed
+
+
+def test_a_level_whose_sizes_pass_a_uint64_saturates_in_book_top() -> None:
+    """Two valid orders (size is a uint64) at one price: each still gets its first reply."""
+    exchange = _exchange()
+    big = (1 << 64) - 1
+    for who, size in (("alice", big), ("bob", 1)):
+        order = pb.Envelope(
+            mid=uuid.uuid4().hex, mversion="1.0",
+            limit_order=pb.LimitOrder(contract_id=1, size=size, price_in_cents=100),
+        )  # fmt: skip
+        replies = _send(exchange, who, order)
+        assert replies[0].status.code == pb.ACK
+    tops = [e.book_top for e in replies if e.WhichOneof("body") == "book_top"]
+    assert [t.bid_size for t in tops] == [big]
