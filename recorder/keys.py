@@ -20,6 +20,7 @@ the public file it also picks up the secret file next to it if there is one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+from zmq.utils import z85
 
 from recorder.errors import CertificateError
 
@@ -48,11 +50,26 @@ class KeyPair:
     private: bytes | None = None
 
     def __post_init__(self) -> None:
-        for name, key in (("public", self.public), ("private", self.private)):
-            if key is not None and len(key) != 40:
+        for name, key in (("public", self.public), ("secret", self.private)):
+            if key is None:
+                continue
+            shown = f" {key[:48]!r}" if name == "public" else ""  # a secret is never echoed
+            if len(key) != 40:
                 raise CertificateError(
-                    f"a z85 CURVE {name} key is 40 characters, not {len(key)}: {key[:48]!r}"
+                    f"a z85 CURVE {name} key is 40 characters, not {len(key)}{shown}"
                 )
+            try:
+                z85.decode(key)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise CertificateError(
+                    f"the {name} key{shown} is not z85 text (the 85 characters ZeroMQ keys are "
+                    "written in)"
+                ) from exc
+        if self.private is not None and zmq.curve_public(self.private) != self.public:
+            raise CertificateError(
+                f"the secret key does not belong to the public key {self.public_text}: the pair "
+                "was edited or mixed up; generate a new one (recorder keys generate)"
+            )
 
     @classmethod
     def generate(cls) -> KeyPair:
@@ -86,10 +103,15 @@ class KeyPair:
                         f"{target} exists; remove it or pass overwrite=True (--force) to replace it"
                     )
         try:
-            public_path.parent.mkdir(parents=True, exist_ok=True)
+            folder = public_path.parent
+            if not folder.exists():  # it holds secrets: the owner's alone, whatever the umask
+                folder.mkdir(parents=True, mode=0o700)
+                folder.chmod(0o700)
             _write(public_path, self._text(secret=False), 0o644)
             if self.private is not None:
                 _write(secret_path, self._text(secret=True), 0o600)
+            elif overwrite:  # or load_certificate would still read the old pair from it
+                secret_path.unlink(missing_ok=True)
         except OSError as exc:
             raise CertificateError(
                 f"cannot write certificate {exc.filename}: {exc.strerror}"
@@ -106,15 +128,13 @@ class KeyPair:
             if sibling.exists():
                 candidates.insert(0, sibling)
         source = candidates[0]
-        try:
-            public, private = zmq.auth.load_certificate(source)
-        except OSError as exc:
-            raise CertificateError(f"cannot read certificate {source}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise CertificateError(f"{source} is not a ZeroMQ CURVE certificate: {exc}") from exc
+        public, private = _read(source)
         if public is None:
             raise CertificateError(f"{source} holds no public-key")
-        return cls(public, private)
+        try:
+            return cls(public, private)
+        except CertificateError as exc:
+            raise CertificateError(f"{source}: {exc}") from exc
 
     def _text(self, *, secret: bool) -> str:
         when = datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
@@ -136,9 +156,26 @@ class KeyPair:
         return "".join(lines)
 
 
+def _read(path: Path) -> tuple[bytes | None, bytes | None]:
+    """``(public, secret)`` of a certificate file, or a :class:`CertificateError` naming it."""
+    if not path.exists():
+        raise CertificateError(
+            f"certificate {path} does not exist; create it with 'recorder keys generate' (or "
+            "point the configuration at the right file)"
+        )
+    try:
+        return zmq.auth.load_certificate(path)
+    except OSError as exc:
+        raise CertificateError(f"cannot read certificate {path}: {exc.strerror or exc}") from exc
+    except (ValueError, IndexError) as exc:  # zmq.auth's parser: a line it cannot split
+        raise CertificateError(f"{path} is not a ZeroMQ CURVE certificate: {exc}") from exc
+
+
 def _write(path: Path, text: str, mode: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with contextlib.suppress(FileNotFoundError):  # a leftover (or a planted link): never followed
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)
         os.write(fd, text.encode("utf-8"))
@@ -156,10 +193,10 @@ def public_keys_in(directory: Path | str, *, exclude: Path | str | None = None) 
     for path in sorted(directory.glob("*.key")):
         if skip is not None and path.resolve() == skip:
             continue
-        try:
-            public, _ = zmq.auth.load_certificate(path)
-        except (OSError, ValueError) as exc:
-            raise CertificateError(f"cannot read certificate {path}: {exc}") from exc
+        public, _ = _read(path)
         if public is not None:
-            found.append(KeyPair(public))
+            try:
+                found.append(KeyPair(public))
+            except CertificateError as exc:
+                raise CertificateError(f"{path}: {exc}") from exc
     return found
