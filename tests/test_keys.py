@@ -87,3 +87,20 @@ def test_the_keys_folder_is_the_owners_alone_whatever_the_umask(tmp_path: Path) 
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / "p.key_secret").stat().st_mode) == 0o600
     assert os.access(folder / "p.key", os.R_OK)
+
+
+@pytest.mark.parametrize("bad", [";" * 40, "é" * 40, "short"])
+def test_a_bad_bot_key_in_the_configuration_is_named(tmp_path: Path, bad: str) -> None:
+    from recorder.capture.runner import capture_keys
+    from recorder.config import CaptureConfig, Config
+    from recorder.errors import ConfigError
+
+    good = KeyPair.generate().public_text
+    capture = CaptureConfig(
+        server_key=tmp_path / "capture.key",
+        participant_key=tmp_path / "participant.key",
+        bot_keys_dir=tmp_path / "bots",
+        bot_keys=f"{good}, {bad}",
+    )
+    with pytest.raises(ConfigError, match=r"\[capture\] bot_keys: .* is not a bot's public key"):
+        capture_keys(Config(capture=capture))

@@ -25,7 +25,7 @@ from recorder.capture.logs import event
 from recorder.capture.service import CaptureService
 from recorder.capture.sockets import CaptureEndpoints, Upstream
 from recorder.config import Config
-from recorder.errors import CaptureError
+from recorder.errors import CaptureError, CertificateError, ConfigError
 from recorder.journal import open_journal
 from recorder.keys import KeyPair, public_keys_in
 
@@ -68,8 +68,16 @@ def capture_keys(config: Config) -> CaptureKeys:
     if cap.bot_keys_dir.is_dir():
         bots += [pair.public for pair in public_keys_in(cap.bot_keys_dir)]
     for text in cap.bot_keys.split(","):
-        if text.strip():
-            bots.append(KeyPair(text.strip().encode("ascii")).public)
+        key = text.strip()
+        if key:
+            try:
+                bots.append(KeyPair(key.encode("ascii")).public)
+            except (UnicodeEncodeError, CertificateError) as exc:
+                raise ConfigError(
+                    f"[capture] bot_keys: {key[:48]!r} is not a bot's public key (40 z85 "
+                    "characters, the public-key line of its certificate; several are "
+                    "comma-separated)"
+                ) from exc
     return CaptureKeys(service, participant, tuple(dict.fromkeys(bots)))
 
 
