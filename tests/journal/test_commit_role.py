@@ -15,27 +15,16 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import WAIT, until
 
 from recorder.journal import Journal, open_journal
 from recorder.journal.writer import SPOOL_BYPASS_ROWS, Appender
 from recorder.venues.lx.samples import sample_records
-
-WAIT = 10.0
-
-
-def _until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.002)  # polling a condition against a deadline
-    return cond()
 
 
 def _waiting(thread: threading.Thread) -> bool:
@@ -85,30 +74,27 @@ def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 _BEHIND_A_BULK = textwrap.dedent(
     """
     import os, signal, sys, threading
-    sys.path.insert(0, sys.argv[3])
-    from test_commit_role import _until, _waiting
+    sys.path[:0] = [sys.argv[3], os.path.dirname(sys.argv[3])]  # this folder, and tests/
+    from test_commit_role import _waiting
+    from waiting import until
     from recorder.journal import committer as committer_module, open_journal
     from recorder.journal import writer as writer_module
     from recorder.venues.lx.samples import sample_records
 
     path, committer = sys.argv[1], sys.argv[2]
     in_commit, release = threading.Event(), threading.Event()
-    if committer == "inline":  # the bulk's commit is held (a slow disk) until released
-        write = writer_module.Appender._write
-        def held_write(self, rows):
-            if len(rows) > 100:
+    def hold(owner, name, big):  # the bulk's commit is held (a slow disk) until released
+        original = getattr(owner, name)
+        def held(self, data):
+            if len(data) > big:
                 in_commit.set()
                 release.wait()
-            return write(self, rows)
-        writer_module.Appender._write = held_write
+            return original(self, data)
+        setattr(owner, name, held)
+    if committer == "inline":
+        hold(writer_module.Appender, "_write", 100)  # rows
     else:
-        hand = committer_module.CommitterProcess.hand
-        def held_hand(self, records):
-            if len(records) > 50_000:
-                in_commit.set()
-                release.wait()
-            return hand(self, records)
-        committer_module.CommitterProcess.hand = held_hand
+        hold(committer_module.CommitterProcess, "hand", 50_000)  # the handed records' bytes
     journal = open_journal(path, committer=committer)
     sid = journal.start_session(venue="lx1", capture_point="test")
     records = sample_records(10 + 1500 + 1, session_id=sid)
@@ -119,7 +105,7 @@ _BEHIND_A_BULK = textwrap.dedent(
     acked = []
     one = threading.Thread(target=lambda: acked.append(journal.append_one(records[-1])))
     one.start()
-    assert _until(lambda: acked or _waiting(one))
+    assert until(lambda: acked or _waiting(one))
     if not acked:  # it waits for the bulk's commit: let that finish, then it is acknowledged
         release.set()
         one.join(30)
@@ -163,7 +149,7 @@ def test_an_append_that_waits_for_a_non_frame_write_is_committed_after_it(
     records = sample_records(count, session_id=sid)
     role = _Role(appender)
     append, positions = _in_thread(lambda: journal.append(records))
-    assert _until(lambda: _waiting(append))  # its rows are pending, the role is taken
+    assert until(lambda: _waiting(append))  # its rows are pending, the role is taken
     role.release()
     append.join(WAIT)
     hung = append.is_alive()
@@ -179,9 +165,9 @@ def test_a_read_during_a_non_frame_write_returns_after_it(tmp_path: Path, durabi
     sid = journal.start_session(venue="lx1", capture_point="test")
     role = _Role(appender)
     last = journal.append_one(sample_records(1, session_id=sid)[0])
-    assert _until(lambda: appender._parked)  # the role is held: two idle ticks, then it parks
+    assert until(lambda: appender._parked)  # the role is held: two idle ticks, then it parks
     read, seen = _in_thread(journal.head_position)  # waits for the frames before it
-    assert _until(lambda: _waiting(read))
+    assert until(lambda: _waiting(read))
     role.release()
     read.join(WAIT)
     hung = read.is_alive()
@@ -201,13 +187,13 @@ def test_frames_appended_during_a_non_frame_write_reach_sqlite(
     sid = journal.start_session(venue="lx1", capture_point="test")
     role = _Role(appender)
     last = journal.append_one(sample_records(1, session_id=sid)[0])
-    assert _until(lambda: appender._parked)  # the role is held: two idle ticks, then it parks
+    assert until(lambda: appender._parked)  # the role is held: two idle ticks, then it parks
     role.release()
 
     def seen() -> int:
         with open_journal(path, readonly=True) as reader:  # what another process sees
             return reader.head_position()
 
-    visible = _until(lambda: seen() == last, timeout=5)
+    visible = until(lambda: seen() == last, timeout=5)
     journal.close()
     assert visible, f"5 s after the write, other processes see head {seen()}, not {last}"

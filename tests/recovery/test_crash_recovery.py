@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from waiting import until
+
 from recorder.chaos.bot import QuietProcessor
 from recorder.client import Commands, Context
 from recorder.client.reconcile import ReconcileReport
@@ -51,21 +53,12 @@ def _place(ctx: Context, n: int) -> list[str]:
     return [i.mid for i in items]
 
 
-def _until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)  # polling a condition against a deadline
-    return cond()
-
-
 def test_restart_recovers_open_orders_and_the_gap(
     make_context: Callable[..., Context], server: SimServer, bot_keys: KeyPair, tmp_path: Path
 ) -> None:
     first = make_context()
     mids = _place(first, 4)
-    assert _until(lambda: len(first.open_orders()) == 4)
+    assert until(lambda: len(first.open_orders()) == 4)
     first.stop()
     first.join(WAIT)
     # While the bot is away the exchange goes on: one order is cancelled by someone else's
@@ -107,8 +100,8 @@ def test_a_request_journaled_but_not_sent_is_resent_with_its_mid(
     proc = Reconciled()
     again = make_context(proc, reconcile_timeout=WAIT)
     assert mid in proc.reports[0].resent
-    assert _until(lambda: any(o.entry_id == mid for o in server.open_orders(bot_keys.public)))
-    assert _until(lambda: any(o.entry_id == mid for o in again.open_orders()))
+    assert until(lambda: any(o.entry_id == mid for o in server.open_orders(bot_keys.public)))
+    assert until(lambda: any(o.entry_id == mid for o in again.open_orders()))
 
 
 def test_run_change_while_away_cancels_the_old_orders_as_such(
@@ -123,7 +116,7 @@ def test_run_change_while_away_cancels_the_old_orders_as_such(
     again = make_context(proc, reconcile_timeout=WAIT)
     assert again.reconciled.is_set()
     assert again.open_orders() == ()
-    assert _until(lambda: proc.reports and proc.reports[-1].run_changed)
+    assert until(lambda: proc.reports and proc.reports[-1].run_changed)
     again.stop()
     again.join(WAIT)
     state = project(tmp_path / "bot.journal")
@@ -152,7 +145,7 @@ def test_sigkill_of_a_real_bot_process_then_restart(
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     assert line == "ready", (tmp_path / "bot.log").read_text()[-3000:]
-    assert _until(lambda: len(server.open_orders(bot_keys.public)) >= 5)
+    assert until(lambda: len(server.open_orders(bot_keys.public)) >= 5)
     server.drop_next(bot_keys.public, 5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -160,4 +153,4 @@ def test_sigkill_of_a_real_bot_process_then_restart(
     again = make_context(processor, reconcile_timeout=30)
     assert again.reconciled.is_set()
     engine = {o.entry_id: o.size for o in server.open_orders(bot_keys.public)}
-    assert _until(lambda: {o.entry_id: o.open_size for o in again.open_orders()} == engine)
+    assert until(lambda: {o.entry_id: o.open_size for o in again.open_orders()} == engine)
