@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, median, publish, table
@@ -34,6 +34,8 @@ from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
 from recorder.venues.lx import lx1_pb2 as pb
 
 MODES = ("none", "safe", "strict", "fast")
+INLINE = "safe, inline commits"
+"""``safe`` with ``[client] committer = "inline"``: the I/O thread commits the spool itself."""
 BUSY = "+busy poll"
 """A mode's twin with ``[client] busy_poll_us`` = :data:`BUSY_POLL_US`: the I/O thread polls
 without sleeping after each wake-up."""
@@ -120,7 +122,7 @@ def run(rounds: int, orders: int) -> dict[str, list[Run]]:
     """Every mode's rounds, in order."""
     exchange = KeyPair.generate()
     assert exchange.private is not None
-    names = (*MODES, *BUSY_MODES, RAW, RAW_SAFE)
+    names = (*MODES, INLINE, *BUSY_MODES, RAW, RAW_SAFE)
     # A participant per mode per round: a context on a fresh journal that finds the exchange's
     # seq past 1 opens a gap and replays the participant's whole history (thousands of frames
     # by the later rounds, journaled and projected while the orders are measured).
@@ -166,10 +168,15 @@ def _session(
 ) -> Run:
     """One SDK context alone with the simulator (a fresh journal): its order round trips."""
     journal, busy = mode.removesuffix(BUSY), mode.endswith(BUSY)
+    committer: Literal["process", "inline"] = "inline" if mode == INLINE else "process"
+    journal = "safe" if mode == INLINE else journal
     config = Config(
         journal=JournalConfig(path=path, durability="safe" if journal == "none" else journal),  # type: ignore[arg-type]
         client=ClientConfig(
-            ack_timeout_ms=5000, backoff_cap_ms=5000, busy_poll_us=BUSY_POLL_US if busy else 0
+            ack_timeout_ms=5000,
+            backoff_cap_ms=5000,
+            busy_poll_us=BUSY_POLL_US if busy else 0,
+            committer=committer,
         ),
     )
     assert pair.private is not None
@@ -349,6 +356,11 @@ def main() -> None:
                 f"{'met' if ok else 'NOT met'}), ratio {p50 / base_p50:.2f}; round by round it"
                 f" added {spread('safe', 'none')} us."
             )
+    inline_p50 = percentile(samples[INLINE], 0.5)
+    rows.append(
+        (INLINE, *figures(INLINE), f"{inline_p50 - base_p50:+.0f}", spread(INLINE, "none"),
+         f"{inline_p50 / base_p50:.2f}")
+    )  # fmt: skip
     busy_none, busy_safe = BUSY_MODES
     busy_base = percentile(samples[busy_none], 0.5)
     for mode in BUSY_MODES:
@@ -407,8 +419,10 @@ def main() -> None:
             "Each round trip carries two journal appends: the request before the send, the ACK"
             " before its dispatch. `strict` commits and fsyncs each; `safe` copies each, as it"
             " came (bytes and clocks: `append_wires`; its row is built at the commit), into the"
-            " memory map of the journal's spool and commits the spool to SQLite at the I/O"
-            " thread's idle moments, every 512 frames or 30 ms; `fast` only queues them"
+            " memory map of the journal's spool, and at the I/O thread's idle moments, every"
+            " 512 frames or 30 ms, hands the spool to the journal's committer process, which"
+            " commits it to SQLite (`[client] committer = \"process\"`, the default; *safe,"
+            " inline commits*: the I/O thread commits it itself); `fast` only queues them"
             " (committed within `fast_flush_ms` by a flusher thread). With a journal the SDK"
             " also keeps its local state, a live projection of the journal, which catches up"
             " in batches: at the commits' moments, when the sockets are quiet, or on a read.",

@@ -136,6 +136,9 @@ class ClientConfig:
     """After each wake-up the I/O thread polls its sockets without sleeping for this long
     before it waits for them (0: it waits at once). For hosts with a core to spare: replies
     find the thread awake. It keeps a core busy while messages come."""
+    committer: Literal["process", "inline"] = "process"
+    """``safe``: who commits the journal's spool to SQLite — a child process (off the I/O
+    thread's CPU and the bot's GIL), or the I/O thread itself at its idle moments."""
 
     def __post_init__(self) -> None:
         if self.busy_poll_us < 0:

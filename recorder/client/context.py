@@ -648,5 +648,6 @@ def _open(
         fast_batch=jc.fast_batch,
         safe_commit_ms=jc.safe_commit_ms,
         busy_timeout_ms=jc.busy_timeout_ms,
+        committer=config.client.committer,
     )
     return opened, True

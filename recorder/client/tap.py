@@ -25,8 +25,9 @@ Envelope = pb.Envelope
 VENUE = "lx1"
 COMMIT_ROWS = 512
 COMMIT_AGE_S = 0.03
-"""At its idle moments the I/O thread commits the spool once this many frames wait or the
-oldest has waited this long: rarely, and before the journal's flusher would (it commits what
+"""At its idle moments the I/O thread commits the spool (hands it to the journal's committer
+process, ``[client] committer``, the default; or commits it itself) once this many frames wait
+or the oldest has waited this long: rarely, and before the journal's flusher would (it commits what
 waits 4 times ``safe_commit_ms``, 40 ms at the default, in its own thread, beside this one for
 the GIL). Rare commits keep them off the round trips: one order at a time, committing every 32
 frames or 5 ms added ~45 µs at p50 over every 50 ms (a commit of a few frames costs nearly what
@@ -151,8 +152,8 @@ class Tap:
 
     def commit_idle(self) -> None:
         """The I/O thread is about to wait for its sockets: commit what the spool holds
-        (``safe``) on this thread, once :data:`COMMIT_ROWS` frames wait or the oldest has
-        waited :data:`COMMIT_AGE_S`."""
+        (``safe``: hand it to the committer process, or commit it on this thread), once
+        :data:`COMMIT_ROWS` frames wait or the oldest has waited :data:`COMMIT_AGE_S`."""
         journal = self.journal
         if journal is not None and journal.durability == "safe":
             journal.commit_pending(COMMIT_ROWS, COMMIT_AGE_S)

@@ -3,6 +3,7 @@ order, journaled before it is sent or handled (ARCHITECTURE.md rule 1)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 from sdk_helpers import WAIT, Recording, read_journal
+from waiting import until
 
 from recorder.client import Commands, Context
 from recorder.client.reconcile import APPLY_AGE_NS, APPLY_ROWS, Reconciler
@@ -121,6 +123,38 @@ def test_frames_are_journaled_before_send_and_before_handlers(
     assert item.wait_done(WAIT)
     assert checks.count("out") >= 1 and checks.count("in") >= 2  # ACK and DONE
     assert processor.named("handler_error") == []
+
+
+@pytest.mark.parametrize("committer", ["process", "inline"])
+def test_safe_commits_go_through_the_configured_committer(
+    make_context: Callable[..., Context], tmp_path: Path, committer: str
+) -> None:
+    """``[client] committer``: in ``safe`` a child process commits the spool (the default), or
+    the I/O thread does; either way every frame reaches SQLite, chained."""
+    context = make_context(committer=committer)
+    journal = context.tap.journal
+    assert journal is not None
+    child = journal.committer_pid
+    assert (child is not None and child != os.getpid()) if committer == "process" else child is None
+    assert Commands(context).get_contracts().wait_done(WAIT)
+    context.stop()
+    context.join(WAIT)
+    with read_journal(tmp_path / "sdk.journal") as journal:
+        kinds = [f.kind for f in journal.frames()]
+        assert verify(journal).breaks == ()
+    assert "GetContracts" in kinds and "ContractDetail" in kinds
+    if child is not None:
+        assert until(lambda: not _alive(child)), f"committer {child} outlived its context"
+
+
+def _alive(pid: int) -> bool:
+    """Process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_without_journal_nothing_is_recorded(
