@@ -194,8 +194,8 @@ def _session(
     context.start()
     try:
         assert Commands(context).get_contracts().wait_done(10)  # connected, attached
-        committer = None if context.tap.journal is None else context.tap.journal.committer_pid
-        measured = _orders(Commands(context), orders, committer)
+        child = None if context.tap.journal is None else context.tap.journal.committer_pid
+        measured = _orders(Commands(context), orders, child)
     finally:
         context.stop()
         context.join(10)
