@@ -276,6 +276,9 @@ class Context:
             one._on_callback_set = self._callback_set
         self._queue.append(("send", item))
         self._wake()
+        if not self._running:  # the I/O thread ended meanwhile, after closing the store
+            for one in (item, *children):
+                one._close()
         return item
 
     def call_soon(self, fn: Callable[[], object]) -> None:
@@ -333,6 +336,7 @@ class Context:
         finally:
             self._running = False
             self._shutdown()
+            self.store.close()  # whoever waits on a request learns it now, not at a timeout
             for fn in self._on_stop:
                 try:
                     fn()

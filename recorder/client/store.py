@@ -64,6 +64,7 @@ class IDStoreItem:
     __slots__ = (
         "_acked",
         "_callback",
+        "_closed",
         "_delivered",
         "_done",
         "_lock",
@@ -113,6 +114,7 @@ class IDStoreItem:
         self._delivered = 0
         self._acked = False
         self._done = False
+        self._closed = False
         self._waiters: threading.Condition | None = None
         """Made on the first wait: most items are never waited for, and a condition per item
         would cost more than the rest of the item."""
@@ -141,19 +143,30 @@ class IDStoreItem:
         """True in S1 and S2 (and while queued)."""
         return self.state is not ItemState.FINISHED
 
+    @property
+    def closed(self) -> bool:
+        """True once its context stopped (or its I/O thread died) before the request finished:
+        no reply will come through that context any more, and waits return at once. Whether it
+        was sent (and journaled) shows in :attr:`wire`; what became of it, in the journal or in
+        the open orders of the next context on the same journal."""
+        return self._closed
+
     def wait_acked(self, timeout: float | None = None) -> bool:
-        """Wait until the request is ACKed (or finished); False on timeout."""
+        """Wait until the request is ACKed (or finished); False on timeout, or at once when its
+        context stopped before the ACK (:attr:`closed`)."""
         return self._wait(lambda: self._acked, timeout)
 
     def wait_done(self, timeout: float | None = None) -> bool:
-        """Wait until the request is finished (S3); False on timeout."""
+        """Wait until the request is finished (S3); False on timeout, or at once when its
+        context stopped before it finished (:attr:`closed`)."""
         return self._wait(lambda: self._done, timeout)
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
         with self._lock:
             if self._waiters is None:
                 self._waiters = threading.Condition(self._lock)
-            return self._waiters.wait_for(ready, timeout)
+            self._waiters.wait_for(lambda: ready() or self._closed, timeout)
+            return ready()
 
     def watch(self, fn: Callable[[IDStoreItem], None] | None) -> None:
         """Have ``fn(item)`` called, on the I/O thread, whenever the item's waiters are woken
@@ -174,6 +187,13 @@ class IDStoreItem:
             hook = self._on_wake
         if hook is not None:
             hook(self)
+
+    def _close(self) -> None:
+        """Its context stopped: wake its waiters, who find it not ACKed or not done."""
+        with self._lock:
+            self._closed = True
+            if self._waiters is not None:
+                self._waiters.notify_all()
 
     def __repr__(self) -> str:
         return f"IDStoreItem({self.kind} {self.mid} {self.state.value})"
@@ -289,6 +309,12 @@ class MessageIDStore:
                 child.parent = item.mid
                 self._items[child.mid] = child
         item.children = tuple(children)
+
+    def close(self) -> None:
+        """The context stopped: every request still tracked (queued, S1, S2) is closed
+        (:attr:`IDStoreItem.closed`)."""
+        for item in self.in_flight():
+            item._close()
 
     def mark_sent(self, item: IDStoreItem, sent: Envelope, now_ns: int) -> None:
         """The request went on the wire (journaled first): S1 starts."""

@@ -4,6 +4,7 @@ order, journaled before it is sent or handled (ARCHITECTURE.md rule 1)."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -14,9 +15,10 @@ import pytest
 from sdk_helpers import WAIT, Recording, read_journal
 from waiting import until
 
-from recorder.client import Commands, Context
+from recorder.client import Commands, Context, IDStoreItem
 from recorder.client.reconcile import APPLY_AGE_NS, APPLY_ROWS, Reconciler
 from recorder.core.frames import Channel, Direction
+from recorder.errors import ClientClosedError, JournalError
 from recorder.journal.verify import verify
 from recorder.journal.wire import WireFrame
 from recorder.sim.server import SimServer
@@ -145,6 +147,70 @@ def test_safe_commits_go_through_the_configured_committer(
     assert "GetContracts" in kinds and "ContractDetail" in kinds
     if child is not None:
         assert until(lambda: not _alive(child)), f"committer {child} outlived its context"
+
+
+def test_a_killed_committer_stops_the_context_loudly_and_loses_nothing(
+    make_context: Callable[..., Context], tmp_path: Path
+) -> None:
+    """The committer process dies (``kill -9``): the context stops with the journal's error at
+    its next hand-off (nothing more is sent unjournaled), commands are refused, requests it
+    never sent are closed, and every frame journaled meanwhile is in the spool, merged into
+    SQLite at the next open."""
+    fatal: list[Exception] = []
+
+    class Fatal(Recording):
+        def handle_fatal_error(self, error: Exception) -> None:
+            fatal.append(error)
+
+    context = make_context(Fatal())
+    journal = context.tap.journal
+    assert journal is not None and journal.committer_pid is not None
+    cmd = Commands(context)
+    resting = cmd.limit_order(contract_id=1, size=1, price_in_cents=3000)
+    assert resting.wait_acked(WAIT)
+    os.kill(journal.committer_pid, signal.SIGKILL)
+    items: list[IDStoreItem] = []
+    # Orders keep going out (each journaled to the spool first) until the I/O thread's next
+    # hand-off to the committer finds it gone, at most COMMIT_AGE_S later.
+    assert until(lambda: _order_or_closed(cmd, items)), "the context kept running"
+    context.join(WAIT)
+    assert not context.is_alive()
+    assert isinstance(context.error, JournalError) and "committer process" in str(context.error)
+    assert fatal == [context.error]
+    with pytest.raises(ClientClosedError):
+        cmd.limit_order(contract_id=1, size=1, price_in_cents=3000)
+    assert all(i.closed for i in items if not i.wait_done(0))
+    with read_journal(tmp_path / "sdk.journal") as reopened:  # merges the spool
+        requests = {f.mid for f in reopened.frames() if f.direction is Direction.OUT}
+        assert verify(reopened).breaks == ()
+    sent = {i.mid for i in items if i.wire}
+    assert sent and {resting.mid, *sent} <= requests
+    assert not {i.mid for i in items if not i.wire} & requests
+
+
+def _order_or_closed(cmd: Commands, items: list[IDStoreItem]) -> bool:
+    """Place one more order (True once the context refuses it)."""
+    try:
+        items.append(cmd.limit_order(contract_id=1, size=1, price_in_cents=3000))
+    except ClientClosedError:
+        return True
+    return False
+
+
+def test_a_wait_ends_when_the_context_stops(make_context: Callable[..., Context]) -> None:
+    """A thread waiting for a request to finish learns when its context stops, not at the
+    wait's timeout: the request is closed and the wait returns False."""
+    context = make_context()
+    resting = Commands(context).limit_order(contract_id=1, size=1, price_in_cents=3000)
+    assert resting.wait_acked(WAIT)  # GTC, resting: it will not finish by itself
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(resting.wait_done(600)))
+    waiter.start()
+    context.stop()
+    context.join(WAIT)
+    waiter.join(WAIT)
+    assert not waiter.is_alive(), "wait_done() still waits on a stopped context"
+    assert outcome == [False] and resting.closed and resting.in_flight
 
 
 def _alive(pid: int) -> bool:
