@@ -9,7 +9,7 @@ bots), :mod:`~recorder.sim.session` (frame streams without sockets) and, with I/
 """
 
 from recorder.sim.engine import Engine
-from recorder.sim.exchange import REPLAY_CAP, Delivery, Exchange, Now
+from recorder.sim.exchange import REPLAY_CAP, Delivery, Exchange, Now, RequestFailure
 from recorder.sim.faults import FaultEvent, FaultKind, FaultPlan, Transmission
 from recorder.sim.liquidity import Liquidity, LiquidityConfig
 from recorder.sim.model import (
@@ -45,6 +45,7 @@ __all__ = [
     "LiquidityConfig",
     "Now",
     "Outbound",
+    "RequestFailure",
     "RestingOrder",
     "ScheduledFault",
     "Session",

@@ -25,6 +25,13 @@ Theory of operation
   request is the owner's own (a cancel's ``CANCELLED``, a cancel-replace's ``REPLACED``, an
   order's own reports); a resting entry's fill caused by someone else carries the entry's id.
   Public reports carry the entry id.
+* **Failures.** A request whose handling raises (a bug) must leave no trace, and matching has no
+  undo. Every book change goes through ``_execute`` or ``_unbook``, which note the contract's
+  top in ``_tops`` first, so a non-empty ``_tops`` means "this request has changed a book".
+  When :meth:`Engine.handle` raises before that, nothing changed but the mids a batch
+  remembered on the way, and those are forgotten again; after it, the engine is
+  :attr:`~Engine.spoiled` (its state no longer matches what was reported) until
+  :meth:`~Engine.reset`: the exchange restarts the run.
 * **Data layout.** Flat: per contract and side a sorted list of prices, a dict price -> deque of
   entries (time order) and a dict price -> open quantity; one dict mid -> entry for the whole
   engine. Entries are mutable slotted records that never leave this module; the views handed
@@ -108,6 +115,8 @@ class Engine:
         self._fills: dict[str, list[Fill]] = {p: [] for p in self._mpids}
         self._seen: dict[str, tuple[int, str]] = {}
         self._tops: dict[int, tuple[int, int, int, int]] = {}
+        self.spoiled = False
+        """True once a request failed after changing a book: only a new run (this) clears it."""
 
     # ------------------------------------------------------------------ ground truth
 
@@ -176,9 +185,24 @@ class Engine:
 
         The first element is always the request's first reply (a ``Status``) to the sender.
         ``MessageReplay`` is the sequencing layer's; here it is answered ``REJECT_MALFORMED``.
+        If handling it raises, the exception propagates; the request left nothing behind, or
+        :attr:`spoiled` is set (see "Failures" in the module docstring).
         """
         if participant not in self._mpids:
             raise LocalProtocolError(f"unknown participant {participant!r}; add_participant first")
+        self._tops = {}
+        known = len(self._seen)
+        try:
+            return self._handle(participant, envelope)
+        except Exception:
+            if self._tops:  # a book was changed, with no undo: the state no longer matches
+                self.spoiled = True  # what was reported (see "Failures" above)
+            else:  # nothing changed but the mids remembered on the way (new keys, at the end)
+                while len(self._seen) > known:
+                    self._seen.popitem()
+            raise
+
+    def _handle(self, participant: str, envelope: pb.Envelope) -> list[Outbound]:
         mid = envelope.mid
         valid = is_valid_mid(mid)
         seen = self._seen.get(mid) if valid else None
@@ -206,7 +230,6 @@ class Engine:
             self._seen[mid] = (code, text)
             return [status(participant, mid, code, text)]
         after: list[Outbound] = []
-        self._tops = {}
         code, text = handler(self, participant, mid, envelope, after)
         self._seen[mid] = (code, text)
         first = status(participant, mid, code, text)

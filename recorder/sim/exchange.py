@@ -10,11 +10,19 @@ clock or a thread, so the socket server and the pure session driver share it.
 Every call returns :class:`Delivery` values in the order the exchange sends them. A delivery's
 ``seq`` is already counted: whether the bytes then reach the wire is the fault layer's and the
 transport's business (a dropped delivery is a seq gap).
+
+A request whose handling raises (a bug; docs/protocol.md, "A request the simulator fails on")
+does not escape :meth:`Exchange.receive`: it is answered ``REJECT_MALFORMED`` "internal error"
+under its mid and noted in :attr:`Exchange.failures` for the transport to log. Sequencing is
+all or nothing (:meth:`Exchange._emit` takes back what it had counted when it fails), so a
+failed request leaves no message behind; when it had already changed the engine (a book, or its
+answers were lost after it ran), the run is restarted first, so nothing of it survives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
@@ -30,6 +38,16 @@ REPLAY_CAP = 2500
 """The most messages one ``MessageReplay`` re-sends (docs/protocol.md §3)."""
 
 _parse = pb.Envelope.FromString
+
+
+def request_mid(frames: Sequence[bytes]) -> str:
+    """The mid of a request as it came ("" when it is not one parseable envelope)."""
+    if len(frames) != 1:
+        return ""
+    try:
+        return _parse(frames[0]).mid
+    except DecodeError:
+        return ""
 
 
 class Now(NamedTuple):
@@ -52,6 +70,20 @@ class Delivery(NamedTuple):
     seq: int
     data: bytes
     is_replay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailure:
+    """A request the exchange failed on (its handling raised) and answered ``REJECT_MALFORMED``.
+
+    ``mid`` is the request's mid as sent (it may be malformed); ``restarted`` is true when the
+    request had already changed the engine, so the run was restarted before the answer.
+    """
+
+    participant: str
+    mid: str
+    error: Exception
+    restarted: bool
 
 
 class _Stream:
@@ -88,6 +120,8 @@ class Exchange:
         self.run_id = ""
         self.previous_run_ids: list[str] = []
         self._attached: dict[str, None] = {}
+        self.failures: list[RequestFailure] = []
+        """The requests that failed since the caller last cleared this list (in place)."""
         self._start_run()
 
     def _start_run(self) -> None:
@@ -160,12 +194,41 @@ class Exchange:
             text = f"not an LX/1 envelope ({len(frames[0])} bytes): {exc}"
             return self._emit([status(participant, "", pb.REJECT_MALFORMED, text)], now)
         field = envelope.WhichOneof("body")
-        if field == "message_replay":
-            return self._message_replay(participant, envelope, now)
-        outs = self.engine.handle(participant, envelope)
-        if field == "get_open_orders" and len(outs) > 1:
-            return self._emit_open_orders(participant, outs, now)
-        return self._emit(outs, now)
+        try:
+            if (
+                field == "message_replay"
+                and envelope.mversion.partition(".")[0] == "1"
+                and is_valid_mid(envelope.mid)
+            ):
+                return self._message_replay(participant, envelope, now)
+            outs = self.engine.handle(participant, envelope)
+        except Exception as exc:  # a bug: answered, and the exchange serves on
+            return self._refuse(participant, envelope.mid, exc, now, ran=False)
+        try:
+            if field == "get_open_orders" and len(outs) > 1:
+                return self._emit_open_orders(participant, outs, now)
+            return self._emit(outs, now)
+        except Exception as exc:  # it ran, but its answers could not be sequenced
+            return self._refuse(participant, envelope.mid, exc, now, ran=True)
+
+    def _refuse(
+        self, participant: str, mid: str, error: Exception, now: Now, *, ran: bool
+    ) -> list[Delivery]:
+        """Answer a request whose handling raised; see the module docstring."""
+        engine = self.engine
+        restarted = ran or engine.spoiled
+        if restarted:
+            self.restart()
+        text = f"internal error: the exchange failed on this request ({type(error).__name__})"
+        text += "; it was not executed"
+        if restarted:
+            text += " (the run was restarted to undo it)"
+        self.failures.append(RequestFailure(participant, mid, error, restarted))
+        if not is_valid_mid(mid):
+            return self._emit([status(participant, "", pb.REJECT_MALFORMED, text)], now)
+        if engine.seen(mid) is None:  # final, as every rejection (a resend would fail again)
+            engine.remember(mid, pb.REJECT_MALFORMED, text)
+        return self._emit([status(participant, mid, pb.REJECT_MALFORMED, text)], now)
 
     def heartbeats(self, now: Now) -> list[Delivery]:
         """One heartbeat on the market channel and one to every attached participant."""
@@ -201,24 +264,33 @@ class Exchange:
         streams = self._streams
         deliveries: list[Delivery] = []
         append = deliveries.append
-        for out in outs:
-            envelope = out.envelope
-            envelope.run_id = run_id
-            envelope.timestamp = wall
-            envelope.ticks = mono
-            to = out.to
-            if to is None:
-                self._market_seq += 1
-                envelope.seq = seq = self._market_seq
-                append(Delivery(None, Channel.MARKET, seq, envelope.SerializeToString()))
-            else:
-                stream = streams[to]
-                sent = stream.sent
-                envelope.seq = seq = len(sent) + 1
-                data = envelope.SerializeToString()
-                sent.append(data)
-                stream.mids.append(envelope.mid)
-                append(Delivery(to, Channel.ORDER, seq, data))
+        try:
+            for out in outs:
+                envelope = out.envelope
+                envelope.run_id = run_id
+                envelope.timestamp = wall
+                envelope.ticks = mono
+                to = out.to
+                if to is None:
+                    envelope.seq = seq = self._market_seq + 1
+                    append(Delivery(None, Channel.MARKET, seq, envelope.SerializeToString()))
+                    self._market_seq = seq
+                else:
+                    stream = streams[to]
+                    sent = stream.sent
+                    envelope.seq = seq = len(sent) + 1
+                    data = envelope.SerializeToString()
+                    append(Delivery(to, Channel.ORDER, seq, data))
+                    sent.append(data)
+                    stream.mids.append(envelope.mid)
+        except Exception:  # all or nothing: take back the seqs counted so far
+            for delivery in deliveries:
+                if delivery.to is None:
+                    self._market_seq -= 1
+                else:
+                    stream = streams[delivery.to]
+                    del stream.sent[-1], stream.mids[-1]
+            raise
         return deliveries
 
     def _emit_open_orders(self, participant: str, outs: list[Outbound], now: Now) -> list[Delivery]:
@@ -232,50 +304,55 @@ class Exchange:
     # ------------------------------------------------------------------ replay
 
     def _message_replay(self, participant: str, envelope: pb.Envelope, now: Now) -> list[Delivery]:
+        # Only a version-1 request with a valid mid comes here (the engine answers the others).
+        # Everything is built before anything is sequenced: the ACK and the ReplayDone are
+        # counted together, at the end, so a failure on the way leaves no seq behind.
         engine = self.engine
         mid = envelope.mid
-        if envelope.mversion.partition(".")[0] != "1" or not is_valid_mid(mid):
-            return self._emit(engine.handle(participant, envelope), now)
         seen = engine.seen(mid)
         if seen is not None:
             return self._emit([status(participant, mid, seen[0], seen[1], duplicate=True)], now)
         request = envelope.message_replay
         if request.run_id and request.run_id != self.run_id:
             text = f"run {request.run_id[:40]!r} is not held; the current run is {self.run_id}"
-            engine.remember(mid, pb.REJECT_REPLAY_UNAVAILABLE, text)
-            return self._emit([status(participant, mid, pb.REJECT_REPLAY_UNAVAILABLE, text)], now)
-        engine.remember(mid, ACK, "")
+            code = pb.REJECT_REPLAY_UNAVAILABLE
+            deliveries = self._emit([status(participant, mid, code, text)], now)
+            engine.remember(mid, code, text)
+            return deliveries
         stream = self._streams[participant]
         latest = len(stream.sent)  # the last seq before this request's ACK
-        deliveries = self._emit([status(participant, mid, ACK)], now)
         first = max(request.from_seq, 1)
         last = min(request.to_seq, latest) if request.to_seq else latest
         wanted = frozenset(request.mids)
-        count = 0
-        covered = first - 1
+        cap = self.replay_cap
+        replayed: list[Delivery] = []
         complete = True
+        to_seq = max(last, first - 1)  # the last seq examined
         for seq in range(first, last + 1):
             if wanted and stream.mids[seq - 1] not in wanted:
-                covered = seq
                 continue
-            if count == self.replay_cap:
+            if len(replayed) == cap:  # cut short: the last seq re-sent ("ask again from +1")
                 complete = False
+                to_seq = replayed[-1].seq if replayed else first - 1
                 break
             again = _parse(stream.sent[seq - 1])
             again.is_replay = True
-            deliveries.append(
+            replayed.append(
                 Delivery(participant, Channel.ORDER, seq, again.SerializeToString(), True)
             )
-            count += 1
-            covered = seq
         done = pb.ReplayDone(
             run_id=self.run_id,
             from_seq=first,
-            to_seq=max(covered, 0),
-            count=count,
+            to_seq=to_seq,
+            count=len(replayed),
             complete=complete,
         )
-        deliveries += self._emit(
-            [Outbound(participant, pb.Envelope(mid=mid, mversion=MVERSION, replay_done=done))], now
+        ack, end = self._emit(
+            [
+                status(participant, mid, ACK),
+                Outbound(participant, pb.Envelope(mid=mid, mversion=MVERSION, replay_done=done)),
+            ],
+            now,
         )
-        return deliveries
+        engine.remember(mid, ACK, "")
+        return [ack, *replayed, end]

@@ -21,6 +21,10 @@ Use it in-process (tests, the demo)::
     server.stop()
 
 or in the foreground with :meth:`serve_forever` (``recorder sim``; Ctrl-C stops it cleanly).
+
+A request the exchange fails on (a bug) is answered by the exchange itself
+(:class:`~recorder.sim.exchange.RequestFailure`); the loop logs it, with the participant and the
+mid, and serves on. Should even that answer fail, the request is logged and left unanswered.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
@@ -45,7 +49,7 @@ from recorder.core.frames import Channel, Direction
 from recorder.errors import SimulatorError
 from recorder.keys import KeyPair
 from recorder.sim.engine import Engine
-from recorder.sim.exchange import Delivery, Exchange, Now
+from recorder.sim.exchange import Delivery, Exchange, Now, request_mid
 from recorder.sim.faults import FaultKind, FaultPlan, Transmission
 from recorder.sim.liquidity import Liquidity, LiquidityConfig
 from recorder.sim.model import BookView, Fill, RestingOrder, default_contracts
@@ -494,7 +498,7 @@ class SimServer:
                     next_liquidity = mono + liquidity_ns
                     now = self._now()
                     bot, data = self.liquidity.next_request(self._rng, self.engine, *now)
-                    self._dispatch(bot, self.exchange.receive(bot, (data,), now), now)
+                    self._serve(bot, (data,), now)
                 if self._delayed:
                     self._flush_delayed(time.time_ns())
         except Exception:  # pragma: no cover - a bug; keep the traceback visible
@@ -525,6 +529,7 @@ class SimServer:
         router = self._router
         peers = self._peers
         exchange = self.exchange
+        failures = exchange.failures
         faults = self.faults
         for _ in range(_BURST):
             try:
@@ -554,7 +559,47 @@ class SimServer:
                 self._log(participant, Channel.ORDER, Direction.OUT, b"".join(parts), now)
             if not faults.idle and not faults.accept_request(participant, now.wall_ns):
                 continue
-            self._dispatch(participant, exchange.receive(participant, parts, now), now)
+            try:
+                deliveries = exchange.receive(participant, parts, now)
+            except Exception:
+                self._unanswered(participant, parts)
+                continue
+            if failures:
+                self._log_failures()
+            self._dispatch(participant, deliveries, now)
+
+    def _serve(self, participant: str, parts: Sequence[bytes], now: Now) -> None:
+        """Hand one request to the exchange and send what it answers (off the hot path)."""
+        try:
+            deliveries = self.exchange.receive(participant, parts, now)
+        except Exception:
+            self._unanswered(participant, parts)
+            return
+        if self.exchange.failures:
+            self._log_failures()
+        self._dispatch(participant, deliveries, now)
+
+    def _log_failures(self) -> None:
+        failures = self.exchange.failures
+        for failure in failures:
+            log.error(
+                "request %s from %s failed inside the simulator; answered REJECT_MALFORMED%s",
+                failure.mid or "(no mid)",
+                failure.participant,
+                " in a new run (it had changed the engine)" if failure.restarted else "",
+                exc_info=failure.error,
+            )
+        failures.clear()
+
+    def _unanswered(self, participant: str, parts: Sequence[bytes]) -> None:
+        log.exception(
+            "request %s from %s failed inside the simulator, and so did its answer; "
+            "it is left unanswered",
+            request_mid(parts) or "(no mid)",
+            participant,
+        )
+        if self.exchange.failures:
+            self._log_failures()
 
     def _dispatch(self, requester: str | None, deliveries: list[Delivery], now: Now) -> None:
         if self.faults.idle and not self._delayed:

@@ -246,6 +246,34 @@ def test_replay_cap_and_complete_false(alice: Client) -> None:
     assert [e.seq for e in rest[1:-1]] == list(range(2501, done.to_seq + 1))
 
 
+def test_replay_by_mids_cut_short_ends_at_the_last_seq_re_sent() -> None:
+    """docs/protocol.md, Replay: cut short by the cap, ReplayDone.to_seq is the last seq re-sent
+    (not the last one looked at), by mids as by range; complete, the last seq examined."""
+    exchange = Exchange(Engine(default_contracts(3)), lambda: uuid.uuid4().hex, replay_cap=2)
+    exchange.add_participant("alice")
+
+    def send(**body: object) -> list[pb.Envelope]:
+        envelope = pb.Envelope(mid=uuid.uuid4().hex, mversion=MVERSION, **body)  # type: ignore[arg-type]
+        return _send(exchange, "alice", envelope)
+
+    orders = []
+    for price in (4000, 4001, 4002):  # each: ACK, INSERTED; then GetContracts: ACK, detail, DONE
+        orders.append(send(limit_order=limit(price=price))[0].mid)
+        send(get_contracts=pb.GetContracts(contract_id=1))
+    assert exchange.last_seq("alice") == 15  # orders[2] at seqs 11 and 12
+
+    def replay(request: pb.MessageReplay) -> tuple[list[int], tuple[int, int, int, bool]]:
+        _, *replayed, end = send(message_replay=request)
+        done = end.replay_done
+        return [e.seq for e in replayed], (done.from_seq, done.to_seq, done.count, done.complete)
+
+    request = pb.MessageReplay(mids=[orders[0], orders[2]])
+    assert replay(request) == ([1, 2], (1, 2, 2, False))  # seqs 3..10 were looked at, not sent
+    request.from_seq = 3  # "ask again from to_seq + 1"
+    # 16 and 17: the first replay's ACK and ReplayDone, the last seqs before this one's ACK
+    assert replay(request) == ([11, 12], (3, 17, 2, True))
+
+
 def test_heartbeats_on_both_channels(
     make_server: Callable[..., SimServer], alice_keys: KeyPair, clients: list[Client]
 ) -> None:
