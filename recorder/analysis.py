@@ -20,6 +20,22 @@ Times are ``datetime64[ns, UTC]`` columns named ``*_time`` next to the raw ``*_n
 durations are in microseconds (``*_us``). Prices are integer cents, as on the wire. Every column
 has its declared dtype, so an empty table exports with the schema of a full one. pandas is
 imported here only, never by the core package.
+
+Missing values, one convention per dtype:
+
+* ``Int64`` (nullable integers: ``acked_ns``, ``first_fill_ns``, ``finished_ns``, the gap
+  ledger's ``requested_wall_ns``, ``closed_wall_ns``, ``detected_position`` and
+  ``contract_id``, ``top_position``) hold ``<NA>`` where there is no value, and every
+  nanosecond where there is one; their ``*_time`` column is ``NaT`` there;
+* ``float64`` (``ack_latency_us``, ``time_to_fill_us``, the arrival's ``bid``, ``ask``,
+  ``mid_price``, ``spread_cents``, ``top_age_us``, and whatever ``slippage`` finds no arrival
+  for) hold ``NaN``;
+* ``str`` (pandas' own: ``object`` in pandas 2, the string dtype in pandas 3) is never missing:
+  ``""`` says "none" — as on the wire, where LX/1 leaves a string empty — for the ``side`` of
+  an order whose side is unknown, no ``client_ref`` / ``batch_mid``, no first reply yet
+  (``ack_code``, ``run_id``), a request still working (``outcome``), a frame without ``mid`` or
+  ``run_id``, a gap without ``reason``. Test them with ``== ""``, not ``isna()``. (A CSV export
+  cannot tell ``""`` from missing: ``read_csv`` reads both as NaN; Parquet keeps them apart.)
 """
 
 from __future__ import annotations
@@ -95,8 +111,11 @@ def _table(rows: list[tuple[Any, ...]], dtypes: dict[str, str]) -> Any:
     """``rows`` as a DataFrame with the declared column dtypes (``Int64`` where a value may be
     missing). pandas infers dtypes from the values, so an empty table would get ``object``
     columns, and :func:`_times` ``datetime64[s, UTC]`` from them: an empty day's export would
-    have another Parquet schema than a full day's."""
-    return _pd().DataFrame.from_records(rows, columns=list(dtypes)).astype(dtypes)
+    have another Parquet schema than a full day's. The values go in as objects, never through
+    an inferred dtype: integers with a ``None`` among them would be inferred ``float64``, which
+    keeps only multiples of 256 of a nanosecond clock (1.7e18 is past 2**53)."""
+    df = _pd().DataFrame(rows, columns=list(dtypes), dtype=object)
+    return df.astype(dtypes)
 
 
 def _times(df: Any, *columns: str) -> Any:

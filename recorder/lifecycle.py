@@ -10,16 +10,25 @@ One pass in position order over a participant's order channel:
 * private ``ActionReport`` s move the order they concern — the envelope mid and, when it differs
   (a cancel's report, a fill caused by another participant), the report's ``entry_id`` — to its
   first fill and, at ``size == 0``, to its end;
-* a frame of a new ``run_id`` ends every order still working as cancelled by the run change.
+* a frame of a new ``run_id`` ends every order still working as cancelled by the run change; a
+  late frame of a run already replaced (the order channel may deliver the old run's last frames
+  after the new run's first) is no run change: its fills count, and a request it answers is
+  released by the run change at once (``RUN_CHANGE``), as the SDK does; a participant's run
+  change ends its own orders only;
+* a reconciler's correction row (kind ``Correction``, docs/protocol.md "Recorder decisions")
+  is a private report like any other: a close ends its order (``CANCELLED``);
+* a ``CancelReplace`` opens the replacement order under its own mid, with the replaced order's
+  side and ``client_ref`` (LX/1's ``CancelReplace`` carries neither; the projector does the
+  same), empty when that order is not in the frames read.
 
-Replayed frames and live duplicates are counted once, by participant, run and seq: order-channel
-seqs run per (participant, run) and continue across reconnects (docs/protocol.md), so the
-``MessageReplay`` by mids the SDK sends after a reconnect re-sends, in a new session, frames the
-previous session journaled. For the same reason the run is tracked per participant: the first
-frame of a new session may be the first of a new run (the exchange restarted while the bot was
-reconnecting). The participant of each session comes from the journal's sessions
-(``participants``); a session without one, or read without them, is its own stream, as in
-``recorder verify``.
+Replayed frames and live duplicates are counted once, by participant, run and seq (correction
+rows, all seq 0 and never replayed, each count): order-channel seqs run per (participant, run)
+and continue across reconnects (docs/protocol.md), so the ``MessageReplay`` by mids the SDK
+sends after a reconnect re-sends, in a new session, frames the previous session journaled. For
+the same reason the run is tracked per participant: the first frame of a new session may be the
+first of a new run (the exchange restarted while the bot was reconnecting). The participant of
+each session comes from the journal's sessions (``participants``); a session without one, or
+read without them, is its own stream, as in ``recorder verify``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from recorder.core.frames import Channel, Direction, Frame
+from recorder.core.recovery import CORRECTION_KIND
 from recorder.errors import RemoteProtocolError
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import decode
@@ -53,6 +63,7 @@ class Lifecycle:
     size: int = 0
     price_in_cents: int = 0
     client_ref: str = ""
+    """The bot's reference; a ``CancelReplace`` keeps its replaced order's (see ``is_ask``)."""
     batch_mid: str = ""
     run_id: str = ""
     resends: int = 0
@@ -91,6 +102,7 @@ class LifecycleBuilder:
         self._participants = participants or {}
         self._seen: set[tuple[str | int, str, int]] = set()
         self._run: dict[str | int, str] = {}
+        self._past_runs: dict[str | int, set[str]] = {}
 
     def feed(self, frames: Iterable[Frame]) -> LifecycleBuilder:
         """Apply ``frames`` (position order); returns self."""
@@ -109,11 +121,18 @@ class LifecycleBuilder:
         if frame.direction is Direction.OUT:
             self._request(frame, envelope)
             return
-        key = (self._owner(frame.session_id), frame.run_id, frame.seq)
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        self._run_change(frame)
+        owner = self._owner(frame.session_id)
+        if frame.kind != CORRECTION_KIND:  # every correction row is seq 0, each counts
+            key = (owner, frame.run_id, frame.seq)
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        stale = self._run_change(owner, frame)
+        self._dispatch(envelope, frame)
+        if stale:  # a request answered in a replaced run: the run change released it
+            self._end_run(owner, frame.run_id, frame.wall_ns)
+
+    def _dispatch(self, envelope: pb.Envelope, frame: Frame) -> None:
         body = envelope.WhichOneof("body")
         if body == "status":
             self._reply(envelope.mid, _CODE_NAMES.get(envelope.status.code, "?"), frame)
@@ -161,8 +180,8 @@ class LifecycleBuilder:
             life.contract_id, life.size = replace.contract_id, replace.size
             life.price_in_cents = replace.price_in_cents
             replaced = self.lifecycles.get(replace.entry_id)
-            if replaced is not None:  # the replacement keeps the replaced order's side
-                life.is_ask = replaced.is_ask
+            if replaced is not None:  # the replacement is the replaced order moved
+                life.is_ask, life.client_ref = replaced.is_ask, replaced.client_ref
         elif kind in ("cancel_order", "cancel_all", "get_book_state", "get_open_orders"):
             life.contract_id = getattr(envelope, kind).contract_id
         self.lifecycles[mid] = life
@@ -209,17 +228,31 @@ class LifecycleBuilder:
         session itself."""
         return self._participants.get(session_id) or session_id
 
-    def _run_change(self, frame: Frame) -> None:
-        owner = self._owner(frame.session_id)
+    def _run_change(self, owner: str | int, frame: Frame) -> bool:
+        """Follow ``owner``'s run; True for a frame of a run it has already left."""
         previous = self._run.get(owner)
         if not frame.run_id or previous == frame.run_id:
-            return
+            return False
+        past = self._past_runs.setdefault(owner, set())
+        if frame.run_id in past:
+            return True
         self._run[owner] = frame.run_id
-        if previous is None:
-            return
+        if previous is not None:
+            past.add(previous)
+            self._end_run(owner, previous, frame.wall_ns)
+        return False
+
+    def _end_run(self, owner: str | int, run_id: str, wall_ns: int) -> None:
+        """End every trade request of ``owner`` still working in ``run_id``, a run it has seen
+        replaced (another participant's orders end when its own stream shows the change)."""
         for life in self.lifecycles.values():
-            if life.finished_ns is None and life.run_id == previous and life.is_trade:
-                self._finish(life, "RUN_CHANGE", frame.wall_ns)
+            if (
+                life.finished_ns is None
+                and life.run_id == run_id
+                and life.is_trade
+                and self._owner(life.session_id) == owner
+            ):
+                self._finish(life, "RUN_CHANGE", wall_ns)
 
     @staticmethod
     def _finish(life: Lifecycle, outcome: str, wall_ns: int) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder.core.frames import Channel, Direction, FrameRecord
+from recorder.core.recovery import CORRECTION_KIND, Correction, correction_payload
 from recorder.journal import open_journal
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.records import to_record
@@ -67,6 +68,20 @@ class JournalBuilder:
         env = pb.Envelope(seq=seq, run_id=run, **body)
         self._add(env, Channel.MARKET, Direction.IN)
         return env
+
+    def correction(self, c: Correction, *, evidence_mid: str = "", run: str = RUN_A) -> bytes:
+        """A reconciler's correction row (docs/protocol.md, "Recorder decisions"): inbound,
+        order channel, kind ``Correction``, seq 0."""
+        self.wall_ns += 1_000_000
+        self.mono_ns += 1_000_000
+        payload = correction_payload(
+            c, evidence_mid=evidence_mid, run_id=run, wall_ns=self.wall_ns, mono_ns=self.mono_ns
+        )
+        self._records.append(
+            FrameRecord(self.session_id, Channel.ORDER, Direction.IN, self.wall_ns, self.mono_ns,
+                        run, 0, evidence_mid, CORRECTION_KIND, False, 0, payload)
+        )  # fmt: skip
+        return payload
 
     def close(self) -> Path:
         self._flush()
