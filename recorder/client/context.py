@@ -145,6 +145,10 @@ class Context:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._wake_pending = False
+        self._wake_lock = threading.Lock()
+        """Held to write the wake pipe and to close it: once it is closed its descriptors may
+        be another file's or socket's, which a late wake-up must never write to."""
+        self._wake_open = True
         self._running = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -293,8 +297,9 @@ class Context:
     def _wake(self) -> None:
         if not self._wake_pending:
             self._wake_pending = True
-            with contextlib.suppress(OSError):  # closed after the thread ended
-                os.write(self._wake_w, b"\0")
+            with self._wake_lock:
+                if self._wake_open:  # not after the thread ended: the number may be reused
+                    os.write(self._wake_w, b"\0")
 
     # ------------------------------------------------------------------ the I/O thread
 
@@ -359,8 +364,10 @@ class Context:
             if self._zctx is not None:
                 self._zctx.destroy(linger=0)
             self.tap.close()
-            os.close(self._wake_w)
-            os.close(self._wake_r)
+            with self._wake_lock:
+                self._wake_open = False
+                os.close(self._wake_w)
+                os.close(self._wake_r)
 
     def _poll(self, timeout: int | None) -> set[object]:
         """The sockets ready within ``timeout`` ms (None: until one is), busy polling first for

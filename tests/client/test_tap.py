@@ -213,6 +213,25 @@ def test_a_wait_ends_when_the_context_stops(make_context: Callable[..., Context]
     assert outcome == [False] and resting.closed and resting.in_flight
 
 
+def test_a_late_wake_up_writes_to_no_reused_descriptor(
+    make_context: Callable[..., Context], tmp_path: Path
+) -> None:
+    """Work handed to a stopped context (``call_soon``, a callback set late) must not write
+    its wake-up byte to the pipe's old descriptor numbers, which the files opened after the
+    stop now hold (the lowest free numbers are given out first)."""
+    context = make_context()
+    context.stop()
+    context.join(WAIT)
+    files = [tmp_path / f"after-stop-{i}" for i in range(64)]
+    fds = [os.open(f, os.O_RDWR | os.O_CREAT, 0o600) for f in files]
+    try:
+        context.call_soon(lambda: None)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert [f.name for f in files if f.stat().st_size] == []
+
+
 def _alive(pid: int) -> bool:
     """Process ``pid`` exists and is not a zombie."""
     try:
