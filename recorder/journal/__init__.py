@@ -9,6 +9,7 @@ from recorder.journal.journal import (
     Session,
     open_journal,
 )
+from recorder.journal.ledger import LedgerEvent
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.writer import DURABILITIES, Durability
 
@@ -20,6 +21,7 @@ __all__ = [
     "FrameFilter",
     "Gap",
     "Journal",
+    "LedgerEvent",
     "RawRow",
     "Reader",
     "Session",

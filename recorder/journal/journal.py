@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -23,8 +24,9 @@ import apsw
 from recorder import __version__
 from recorder.core.frames import Channel, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
-from recorder.journal import guard, migrate
+from recorder.journal import guard, ledger, migrate
 from recorder.journal.committer import CommitterProcess
+from recorder.journal.ledger import LedgerEvent
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.spool import Spool, recover, spool_path, stale
 from recorder.journal.wire import WireFrame
@@ -174,27 +176,31 @@ class Journal:
         clock_source: str = "time.time_ns/time.monotonic_ns",
         wall_ns: int | None = None,
     ) -> int:
-        """Record the start of a capture session and return its id."""
+        """Record the start of a capture session and return its id (with its ledger event)."""
         writer = self._writer()
-        session_id = writer.execute_write(
-            "INSERT INTO sessions (venue, capture_point, participant, order_endpoint,"
-            " market_endpoint, recorder_version, host, pid, clock_source, started_wall_ns)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                venue, capture_point, participant, order_endpoint, market_endpoint, __version__,
-                socket.gethostname(), os.getpid(), clock_source,
-                time.time_ns() if wall_ns is None else wall_ns,
-            ),
-        )  # fmt: skip
+        values: dict[str, ledger.Value] = {
+            "venue": venue,
+            "capture_point": capture_point,
+            "participant": participant,
+            "order_endpoint": order_endpoint,
+            "market_endpoint": market_endpoint,
+            "recorder_version": __version__,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "clock_source": clock_source,
+            "started_wall_ns": time.time_ns() if wall_ns is None else wall_ns,
+        }
+        session_id = writer.transaction(partial(_record, "session_started", None, values))
         writer.records.learn(session_id, venue)
         return session_id
 
     def end_session(self, session_id: int, reason: str, *, wall_ns: int | None = None) -> None:
         """Record the end of a session with its reason (after committing its pending frames)."""
-        self._writer().execute_write(
-            "UPDATE sessions SET ended_wall_ns = ?, end_reason = ? WHERE id = ?",
-            (time.time_ns() if wall_ns is None else wall_ns, reason, session_id),
-        )
+        values: dict[str, ledger.Value] = {
+            "ended_wall_ns": time.time_ns() if wall_ns is None else wall_ns,
+            "end_reason": reason,
+        }
+        self._writer().transaction(partial(_record, "session_ended", session_id, values))
 
     def open_gap(
         self,
@@ -208,15 +214,19 @@ class Journal:
         detected_position: int | None = None,
         wall_ns: int | None = None,
     ) -> int:
-        """Record a detected gap in the ledger and return its id."""
-        return self._writer().execute_write(
-            "INSERT INTO gaps (session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
-            " detected_wall_ns, detected_position) VALUES (?,?,?,?,?,?,'open',?,?)",
-            (
-                session_id, channel.value, run_id, from_seq, to_seq, contract_id,
-                time.time_ns() if wall_ns is None else wall_ns, detected_position,
-            ),
-        )  # fmt: skip
+        """Record a detected gap in the gap ledger and return its id (with its ledger event)."""
+        values: dict[str, ledger.Value] = {
+            "session_id": session_id,
+            "channel": channel.value,
+            "run_id": run_id,
+            "from_seq": from_seq,
+            "to_seq": to_seq,
+            "contract_id": contract_id,
+            "state": "open",
+            "detected_wall_ns": time.time_ns() if wall_ns is None else wall_ns,
+            "detected_position": detected_position,
+        }
+        return self._writer().transaction(partial(_record, "gap_opened", None, values))
 
     def update_gap(
         self, gap_id: int, state: str, *, reason: str = "", wall_ns: int | None = None
@@ -226,10 +236,9 @@ class Journal:
             raise ValueError(f"gap state must be one of {GAP_STATES}, not {state!r}")
         now = time.time_ns() if wall_ns is None else wall_ns
         column = "requested_wall_ns" if state == "requested" else "closed_wall_ns"
-        self._writer().execute_write(
-            f"UPDATE gaps SET state = ?, {column} = ?, reason = ? WHERE id = ?",
-            (state, now, reason, gap_id),
-        )
+        values: dict[str, ledger.Value] = {"state": state, column: now, "reason": reason}
+        kind = ledger.GAP_STATE_EVENTS[state]
+        self._writer().transaction(partial(_record, kind, gap_id, values))
 
     def write_checkpoint(self, name: str, position: int, state: bytes, digest: bytes) -> None:
         """Store a projector snapshot covering ``position`` (one transaction)."""
@@ -303,6 +312,11 @@ class Journal:
             " FROM gaps ORDER BY id"
         ).fetchall()
         return [Gap(*row) for row in rows]
+
+    def ledger(self) -> list[LedgerEvent]:
+        """The ledger of ``sessions`` and ``gaps``: every change made to them, oldest first
+        (:mod:`recorder.journal.ledger`)."""
+        return ledger.events(self._conn)
 
     def checkpoints(self, name: str | None = None) -> list[Checkpoint]:
         """Checkpoints (of ``name``, or all), newest position first."""
@@ -427,6 +441,18 @@ def open_journal(
             _release(lock)
         guard.release(path, "apsw")
         raise
+
+
+def _record(
+    kind: str,
+    row_id: int | None,
+    values: dict[str, ledger.Value],
+    conn: apsw.Connection,
+    position: int,
+) -> int:
+    """One change to ``sessions`` or ``gaps`` with its ledger event (in an appender's
+    transaction, which gives the committed position)."""
+    return ledger.record(conn, kind, row_id, values, position)
 
 
 def _merge_spool(path: Path, conn: apsw.Connection) -> tuple[int, bytes]:

@@ -3,8 +3,40 @@ committing a journal use them without importing SQLAlchemy (the schema's declara
 :mod:`recorder.journal.schema`, needs it, and its import was most of a journal's open time and
 of the committer process's start)."""
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The Alembic revision this recorder reads and writes."""
 
 MID_EPOCH_BITS = 14
 """The mid index is keyed by ``position >> MID_EPOCH_BITS`` first (revision 0004)."""
+
+SESSION_COLUMNS = (
+    "venue",
+    "capture_point",
+    "participant",
+    "order_endpoint",
+    "market_endpoint",
+    "recorder_version",
+    "host",
+    "pid",
+    "clock_source",
+    "started_wall_ns",
+    "ended_wall_ns",
+    "end_reason",
+)
+"""The ``sessions`` columns after ``id``, in the schema's order (a test keeps them equal)."""
+
+GAP_COLUMNS = (
+    "session_id",
+    "channel",
+    "run_id",
+    "from_seq",
+    "to_seq",
+    "contract_id",
+    "state",
+    "detected_wall_ns",
+    "detected_position",
+    "requested_wall_ns",
+    "closed_wall_ns",
+    "reason",
+)
+"""The ``gaps`` columns after ``id``, in the schema's order (a test keeps them equal)."""

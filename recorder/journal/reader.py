@@ -16,6 +16,7 @@ import apsw
 
 from recorder.core.frames import Channel, Direction, Frame
 from recorder.journal.layout import MID_EPOCH_BITS
+from recorder.journal.ledger import Snapshot, snapshot
 
 CHUNK = 20_000
 
@@ -166,6 +167,11 @@ class Reader:
             " coalesce((SELECT max(detected_position) FROM gaps), 0))"
         ).fetchone()
         return int(row[0])
+
+    def ledger(self) -> Snapshot | None:
+        """The ledger and the ``sessions`` and ``gaps`` rows as stored, read at one moment
+        (:func:`recorder.journal.ledger.snapshot`); None when the journal has no ledger table."""
+        return snapshot(self._conn)
 
     def _windows(self, columns: str, start: int, stop: int | None) -> Iterator[Any]:
         end = self.head_position() + 1 if stop is None else stop

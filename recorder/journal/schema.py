@@ -12,6 +12,10 @@ Tables (ARCHITECTURE.md, "Data model"):
                   (``hash = sha256(prev hash ‖ canonical row)``).
 * ``gaps``        the gap ledger: detected, requested, filled or unrecoverable, with times.
 * ``checkpoints`` projector snapshots: the state bytes and the position they cover.
+* ``ledger``      every change made to ``sessions`` and ``gaps``, as events written in the same
+                  transaction as the change; append-only (triggers) and hash-chained like
+                  ``frames``, so ``recorder verify`` can tell an edited session or gap from the
+                  recorder's own (:mod:`recorder.journal.ledger`, revision 0005).
 
 Indexes on ``frames`` are the look-ups users make and no more, since each costs append speed and
 a page write per commit: a request's lifecycle (``mid``, partial on ``mid <> ''``: heartbeats
@@ -42,11 +46,13 @@ from recorder.journal.layout import MID_EPOCH_BITS, SCHEMA_REVISION
 
 __all__ = [
     "APPEND_ONLY_TRIGGERS",
+    "LEDGER_APPEND_ONLY_TRIGGERS",
     "MID_EPOCH_BITS",
     "SCHEMA_REVISION",
     "checkpoints",
     "frames",
     "gaps",
+    "ledger",
     "metadata",
     "sessions",
 ]
@@ -129,6 +135,17 @@ checkpoints = Table(
 )
 Index("ix_checkpoints_name", checkpoints.c.name, checkpoints.c.position)
 
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("row_id", Integer, nullable=False),
+    Column("body", String, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
 APPEND_ONLY_TRIGGERS = (
     """
     CREATE TRIGGER frames_append_only_update BEFORE UPDATE ON frames
@@ -140,3 +157,15 @@ APPEND_ONLY_TRIGGERS = (
     """,
 )
 """Triggers that make ``frames`` append-only; created by the first migration."""
+
+LEDGER_APPEND_ONLY_TRIGGERS = (
+    """
+    CREATE TRIGGER ledger_append_only_update BEFORE UPDATE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'recorder journal: the ledger is append-only, UPDATE refused'); END
+    """,
+    """
+    CREATE TRIGGER ledger_append_only_delete BEFORE DELETE ON ledger
+    BEGIN SELECT RAISE(ABORT, 'recorder journal: the ledger is append-only, DELETE refused'); END
+    """,
+)
+"""Triggers that make ``ledger`` append-only; created by revision 0005."""

@@ -63,10 +63,10 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import repeat
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import apsw
 
@@ -79,6 +79,8 @@ from recorder.journal.wal import WalCheckpointer
 from recorder.journal.wire import Records, WireFrame
 
 log = logging.getLogger("recorder.journal")
+
+T = TypeVar("T")
 
 Durability = Literal["strict", "safe", "fast"]
 DURABILITIES: tuple[Durability, ...] = ("strict", "safe", "fast")
@@ -665,18 +667,29 @@ class Appender:
 
     def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement in its own transaction; return ``last_insert_rowid``."""
+
+        def write(conn: apsw.Connection, _position: int) -> int:
+            conn.execute(sql, params)
+            return int(conn.last_insert_rowid())
+
+        return self.transaction(write)
+
+    def transaction(self, work: Callable[[apsw.Connection, int], T]) -> T:
+        """Run ``work(connection, committed position)`` in one transaction (rolled back if it
+        raises) and return what it returns: a non-frame write (:meth:`exclusive`). The position
+        is the last frame committed, every frame appended before this call included (the
+        ledger's events record it: :mod:`recorder.journal.ledger`)."""
         with self.exclusive() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.execute(sql, params)
-                    rowid = int(conn.last_insert_rowid())
+                    result = work(conn, self._committed)
                     conn.execute("COMMIT")
                 except BaseException:
                     if not conn.get_autocommit():
                         conn.execute("ROLLBACK")
                     raise
-                return rowid
+                return result
             except apsw.FullError as exc:
                 raise JournalFullError(f"journal {self._path}: the disk is full ({exc})") from exc
             except (apsw.ReadOnlyError, apsw.CantOpenError) as exc:
