@@ -62,8 +62,11 @@ def db_current(app: AppContext, journal_path: Path | None) -> None:
     click.echo(f"{path}: revision {found or 'none'} (this recorder: {SCHEMA_REVISION}, {state})")
 
 
-def parse_anchor(value: str | None) -> tuple[int, bytes] | None:
-    """``POSITION:HASH`` (the hash in hex, as ``recorder verify`` prints the head)."""
+def parse_anchor(
+    value: str | None, what: str = "POSITION", option: str = "--anchor"
+) -> tuple[int, bytes] | None:
+    """``POSITION:HASH`` (the hash in hex, as ``recorder verify`` prints the head), or with
+    ``what="EVENT"`` the ledger's ``EVENT:HASH``."""
     if value is None:
         return None
     position, _, digest = value.partition(":")
@@ -73,9 +76,9 @@ def parse_anchor(value: str | None) -> tuple[int, bytes] | None:
         anchor = (0, b"")
     if anchor[0] < 1 or len(anchor[1]) != 32:
         raise click.BadParameter(
-            f"{value!r} is not POSITION:HASH (a position from 1 and a 64-digit hex hash, as "
+            f"{value!r} is not {what}:HASH (a {what.lower()} from 1 and a 64-digit hex hash, as "
             "'recorder verify' prints the head)",
-            param_hint="'--anchor'",
+            param_hint=f"'{option}'",
         )
     return anchor
 
@@ -89,15 +92,27 @@ def parse_anchor(value: str | None) -> tuple[int, bytes] | None:
     "journal must still hold that hash at that position — the proof that it was not cut short "
     "or rewritten since.",
 )
+@click.option(
+    "--ledger-anchor",
+    metavar="EVENT:HASH",
+    help="The ledger's head recorded earlier (this command prints it beside the anchor): the "
+    "same proof for the sessions and gaps.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_app
 def verify_cmd(
-    app: AppContext, journal_path: Path | None, anchor: str | None, as_json: bool
+    app: AppContext,
+    journal_path: Path | None,
+    anchor: str | None,
+    ledger_anchor: str | None,
+    as_json: bool,
 ) -> None:
-    """Recompute the hash chain and check every stream's sequence; exit 1 on any break."""
+    """Recompute the hash chain, check every stream's sequence and every session and gap
+    against its ledger; exit 1 on any break."""
     expected = parse_anchor(anchor)
+    expected_ledger = parse_anchor(ledger_anchor, "EVENT", "--ledger-anchor")
     with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
-        report = verify(journal, anchor=expected)
+        report = verify(journal, anchor=expected, ledger_anchor=expected_ledger)
     if as_json:
         payload = {
             "ok": report.ok,
@@ -110,9 +125,19 @@ def verify_cmd(
             "replayed": report.replayed,
             "open_gaps": report.open_gaps,
             "clock_steps_back": report.clock_steps_back,
+            "ledger_events": report.ledger_events,
+            "ledger_head_hash": report.ledger_head_hash,
             "first_bad_position": report.first_bad_position,
+            "notes": list(report.notes),
             "breaks": [
-                {"position": b.position, "kind": b.kind, "message": b.message}
+                {
+                    "position": b.position,
+                    "kind": b.kind,
+                    "message": b.message,
+                    "table": b.table,
+                    "row_id": b.row_id,
+                    "column": b.column,
+                }
                 for b in report.breaks
             ],
         }
@@ -129,11 +154,18 @@ def verify_cmd(
                 "time look-ups near those steps are approximate",
                 err=True,
             )
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
         for b in report.breaks:
             click.echo(f"BREAK at position {b.position}: {b.message}", err=True)
         if report.ok:
-            click.echo("OK: hash chain intact, every stream continuous, no open gap")
-            if report.head_position:  # what to keep elsewhere, for the next check
+            click.echo(
+                "OK: hash chain intact, every stream continuous, no open gap, sessions and gaps "
+                f"as their ledger records them ({report.ledger_events} events)"
+            )
+            if report.ledger_events:  # what to keep elsewhere, for the next check
+                click.echo(f"ledger anchor: {report.ledger_events}:{report.ledger_head_hash}")
+            if report.head_position:
                 click.echo(f"anchor: {report.head_position}:{report.head_hash}")
     if not report.ok:
         raise SystemExit(1)

@@ -22,7 +22,18 @@ Checks, in one pass in position order:
 5. **An anchor** (``anchor=(position, hash)``: the head a user recorded outside the journal,
    e.g. from an earlier ``recorder verify``): the row at that position must still carry that
    hash. The chain proves that nothing before a row was changed; only a hash kept elsewhere
-   proves that the journal was not cut short or rewritten from some point on.
+   proves that the journal was not cut short or rewritten from some point on. The ledger's
+   (below) is ``ledger_anchor=(event id, hash)``, the same promise for sessions and gaps.
+
+6. **Sessions and gaps against their ledger** (:mod:`recorder.journal.ledger`): the ledger's own
+   chain (events numbered 1, 2, 3, ... with no hole, each hash ``sha256(previous ‖ canonical
+   event)``, positions that never go back and never pass the head), then every ``sessions`` and
+   ``gaps`` row against what the ledger's events say it holds: each column that differs is a
+   ``mismatch`` break naming the table, the row, the column, the value the ledger recorded and
+   the value found; so is a row with no event (inserted) and a row an event created that is gone
+   (deleted). The sequence and gap checks above take the gaps and the sessions' participants from
+   the ledger, not from the rows. A journal upgraded from before the ledger has its rows adopted
+   as the upgrade found them, and the report says where the ledger starts (``notes``).
 
 Duplicated live seqs, malformed frames and steps back of the wall clock (``clock_steps_back``:
 time look-ups assume the clock rises with the position) are counted and reported; they are facts
@@ -35,8 +46,10 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from recorder.journal import ledger
 from recorder.journal.chain import GENESIS, row_hash
-from recorder.journal.journal import Journal
+from recorder.journal.journal import Gap, Journal
+from recorder.journal.layout import SCHEMA_REVISION
 
 StreamKey = tuple[str, str, str]
 """``(channel, participant or session, run_id)``."""
@@ -48,8 +61,15 @@ class Break:
 
     position: int | None
     kind: str
-    """``position``, ``hash``, ``row``, ``anchor``, ``seq`` or ``gap``."""
+    """``position``, ``hash``, ``row``, ``anchor``, ``seq``, ``gap``, ``ledger`` (the ledger's
+    own chain) or ``mismatch`` (a ``sessions`` or ``gaps`` row against its ledger)."""
     message: str
+    table: str | None = None
+    """A ``mismatch``'s table (``sessions`` or ``gaps``)."""
+    row_id: int | None = None
+    """A ``mismatch``'s row id in :attr:`table`."""
+    column: str | None = None
+    """A ``mismatch``'s column (None: the whole row is missing or has no event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +86,17 @@ class VerifyReport:
     breaks: tuple[Break, ...]
     clock_steps_back: int
     open_gaps: int
+    ledger_events: int = 0
+    """How many events the ledger of sessions and gaps holds."""
+    ledger_head_hash: str = GENESIS.hex()
+    """The hash of its last event (hex)."""
+    notes: tuple[str, ...] = ()
+    """Facts worth saying that are no break (where the ledger starts, triggers dropped)."""
 
     @property
     def ok(self) -> bool:
-        """True when the chain holds, every stream is continuous and no gap is open."""
+        """True when the chain holds, every stream is continuous, no gap is open and every
+        session and gap is what its ledger says."""
         return not self.breaks
 
     @property
@@ -90,16 +117,24 @@ _UNHASHABLE = (KeyError, TypeError, AttributeError, ValueError, OverflowError, s
 """What hashing a row raises when its columns hold values no journal writes (an edited row)."""
 
 
-def verify(journal: Journal, *, anchor: tuple[int, bytes] | None = None) -> VerifyReport:
+def verify(
+    journal: Journal,
+    *,
+    anchor: tuple[int, bytes] | None = None,
+    ledger_anchor: tuple[int, bytes] | None = None,
+) -> VerifyReport:
     """Verify the whole journal; see the module docstring for what is checked. ``anchor``:
-    ``(position, hash)`` recorded earlier, which the journal must still hold."""
+    ``(position, hash)`` recorded earlier, which the journal must still hold; ``ledger_anchor``:
+    ``(event id, hash)`` of the ledger, likewise."""
     breaks: list[Break] = []
     prev = GENESIS
     expected_position = 1
     chain_ok = True
     scanned = True
     streams: dict[StreamKey, _Stream] = {}
-    owner = _stream_owners(journal)
+    checked = _check_ledger(journal, ledger_anchor)
+    breaks += checked.breaks
+    owner = _stream_owners(checked.participants)
     malformed = duplicates = replayed = frames = steps_back = 0
     last_wall = 0
     try:
@@ -204,10 +239,10 @@ def verify(journal: Journal, *, anchor: tuple[int, bytes] | None = None) -> Veri
         )
 
     head_position, head_hash = journal.reader.head()
-    breaks += _outside_the_chain(journal, frames, head_position, anchor, scanned)
+    breaks += _outside_the_chain(journal, frames, head_position, anchor, scanned, checked)
     open_gaps = 0
     unrecoverable: dict[StreamKey, list[tuple[int, int]]] = {}
-    for gap in journal.gaps():
+    for gap in checked.gaps:
         key = (gap.channel, owner(gap.session_id, gap.channel), gap.run_id)
         if gap.state == "unrecoverable":
             unrecoverable.setdefault(key, []).append((gap.from_seq, gap.to_seq))
@@ -246,6 +281,9 @@ def verify(journal: Journal, *, anchor: tuple[int, bytes] | None = None) -> Veri
         breaks=tuple(breaks),
         clock_steps_back=steps_back,
         open_gaps=open_gaps,
+        ledger_events=checked.events,
+        ledger_head_hash=checked.head_hash.hex(),
+        notes=tuple(checked.notes),
     )
 
 
@@ -255,6 +293,7 @@ def _outside_the_chain(
     head_position: int,
     anchor: tuple[int, bytes] | None,
     scanned: bool,
+    checked: _Ledger,
 ) -> list[Break]:
     """Rows the scan from position 1 to the head cannot see, and frames missing after it."""
     breaks = []
@@ -268,14 +307,14 @@ def _outside_the_chain(
                 f"{lowest}): rows inserted",
             )
         )
-    named = journal.reader.highest_position_named()
+    named = max(journal.reader.highest_position_named(), checked.highest_position)
     if named > head_position:
         breaks.append(
             Break(
                 head_position + 1,
                 "position",
-                f"the journal ends at position {head_position} but its checkpoints or gap ledger "
-                f"name position {named}: frames after {head_position} were removed",
+                f"the journal ends at position {head_position} but its checkpoints, gap ledger "
+                f"or ledger name position {named}: frames after {head_position} were removed",
             )
         )
     if anchor is not None and anchor[0] > head_position:
@@ -290,13 +329,261 @@ def _outside_the_chain(
     return breaks
 
 
+@dataclass(slots=True)
+class _Ledger:
+    """What the ledger check found, and the state the other checks take from the ledger."""
+
+    breaks: list[Break] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    events: int = 0
+    head_hash: bytes = GENESIS
+    highest_position: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+    participants: dict[int, str] = field(default_factory=dict)
+
+
+APPEND_ONLY = (
+    "frames_append_only_update",
+    "frames_append_only_delete",
+    "ledger_append_only_update",
+    "ledger_append_only_delete",
+)
+
+
+def _check_ledger(journal: Journal, anchor: tuple[int, bytes] | None) -> _Ledger:
+    """The ledger's chain (and ``anchor``), and every ``sessions`` and ``gaps`` row against its
+    events."""
+    out = _Ledger()
+    taken = journal.reader.ledger()
+    if taken is None:
+        out.breaks.append(
+            Break(
+                None,
+                "ledger",
+                f"the journal has no ledger table (schema revision {SCHEMA_REVISION} has one): it "
+                "was dropped, and its sessions and gaps cannot be checked",
+            )
+        )
+        out.gaps = journal.gaps()
+        out.participants = {s.id: s.participant for s in journal.sessions()}
+        return out
+    events = _chained_events(taken.events, out)
+    if anchor is not None:
+        _check_ledger_anchor(taken.events, anchor, out.breaks)
+    replayed = ledger.replay(events)
+    for event, problem in replayed.problems:
+        out.breaks.append(
+            Break(event.position, "ledger", f"ledger event {event.id} ({event.kind}) {problem}")
+        )
+    for table, rows in taken.cells.items():
+        _compare(table, dict(rows), replayed, out.breaks)
+    out.gaps, out.participants = _ledger_state(replayed)
+    if replayed.adopted:
+        first = events[0]
+        nouns = {"sessions": "session(s)", "gaps": "gap(s)"}
+        adopted = " and ".join(f"{n} {nouns[table]}" for table, n in replayed.adopted.items())
+        out.notes.append(
+            f"ledger starts at event {first.id}, at position {first.position}: the upgrade to "
+            f"revision 0005 adopted {adopted} as it found them (their history before it is not "
+            "evidenced)"
+        )
+    missing = [name for name in APPEND_ONLY if name not in taken.triggers]
+    if missing:
+        out.notes.append(
+            f"the append-only trigger(s) {', '.join(missing)} are missing: something outside "
+            "the recorder dropped them"
+        )
+    return out
+
+
+def _check_ledger_anchor(
+    raw: list[ledger.RawEvent], anchor: tuple[int, bytes], breaks: list[Break]
+) -> None:
+    """The ledger must still hold the hash recorded for one of its events."""
+    event_id, digest = anchor
+    stored = next((e for e in raw if e[0] == event_id), None)
+    if stored is None:
+        last = raw[-1][0] if raw else 0
+        breaks.append(
+            Break(
+                None,
+                "anchor",
+                f"the ledger ends at event {last}, before the ledger anchor's event {event_id}: "
+                "events were removed",
+            )
+        )
+    elif stored[5] != digest:
+        breaks.append(
+            Break(
+                stored[1] if isinstance(stored[1], int) else None,
+                "anchor",
+                f"ledger event {event_id} has hash {_hex(stored[5])}, the ledger anchor "
+                f"{digest.hex()}: the ledger was altered or rewritten up to there",
+            )
+        )
+
+
+def _chained_events(raw: list[ledger.RawEvent], out: _Ledger) -> list[ledger.LedgerEvent]:
+    """The ledger's events as stored, with its chain checked (breaks into ``out``): numbered
+    1, 2, 3, ..., each hash over the one before, positions that never go back."""
+    prev, expected_id, chain_ok, last_position = GENESIS, 1, True, 0
+    events = []
+    for event_id, position, kind_b, row_id, body_b, stored in raw:
+        out.events += 1
+        at = position if isinstance(position, int) else None
+        typed = (
+            isinstance(position, int)
+            and isinstance(row_id, int)
+            and isinstance(kind_b, bytes)
+            and isinstance(body_b, bytes)
+            and isinstance(stored, bytes)
+        )
+        if chain_ok and event_id != expected_id:
+            chain_ok = False
+            out.breaks.append(
+                Break(
+                    at,
+                    "ledger",
+                    f"ledger events jump from {expected_id - 1} to {event_id}: events removed",
+                )
+            )
+        expected_id = event_id + 1
+        if not typed:
+            out.breaks.append(
+                Break(
+                    at,
+                    "ledger",
+                    f"ledger event {event_id} holds values no recorder writes "
+                    f"(position {position!r}, row_id {row_id!r}, hash {_hex(stored)}): it was "
+                    "altered",
+                )
+            )
+            chain_ok = False
+            continue
+        if chain_ok:
+            if ledger.event_hash(prev, event_id, position, row_id, kind_b, body_b) != stored:
+                chain_ok = False
+                out.breaks.append(
+                    Break(
+                        position,
+                        "ledger",
+                        f"ledger hash chain broken at event {event_id}: the event was altered "
+                        "(or one before it inserted or removed)",
+                    )
+                )
+            prev = stored
+        out.head_hash = stored
+        try:
+            kind = kind_b.decode()
+            values = ledger.decode(body_b)
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
+            out.breaks.append(
+                Break(
+                    position,
+                    "ledger",
+                    f"ledger event {event_id} cannot be read ({exc}): it was altered",
+                )
+            )
+            continue
+        if position < last_position:
+            out.breaks.append(
+                Break(
+                    position,
+                    "ledger",
+                    f"ledger event {event_id} was recorded at position {position}, before the "
+                    f"event ahead of it ({last_position}): the ledger was altered",
+                )
+            )
+        last_position = max(last_position, position)
+        out.highest_position = max(out.highest_position, position)
+        events.append(ledger.LedgerEvent(event_id, position, kind, row_id, values))
+    return events
+
+
+def _compare(
+    table: str,
+    found: dict[int, dict[str, object]],
+    replayed: ledger.Replayed,
+    breaks: list[Break],
+) -> None:
+    """One table's rows against the replay of the ledger: a break per difference."""
+    for row_id, cells in found.items():
+        expected = replayed.rows.get((table, row_id))
+        if expected is None:
+            breaks.append(
+                Break(
+                    None,
+                    "mismatch",
+                    f"{table} row {row_id} has no event in the ledger: it was inserted outside "
+                    "the recorder",
+                    table,
+                    row_id,
+                )
+            )
+            continue
+        for column, (value, event) in expected.items():
+            if not _same(value, cells[column]):
+                breaks.append(
+                    Break(
+                        event.position,
+                        "mismatch",
+                        f"{table} row {row_id}, column {column}: the ledger says {value!r} "
+                        f"(event {event.id}, {event.kind}, at position {event.position}), the "
+                        f"table holds {cells[column]!r}: the row was edited outside the recorder",
+                        table,
+                        row_id,
+                        column,
+                    )
+                )
+    for (of, row_id), expected in replayed.rows.items():
+        if of == table and row_id not in found:
+            created = min((event for _, event in expected.values()), key=lambda e: e.id)
+            breaks.append(
+                Break(
+                    created.position,
+                    "mismatch",
+                    f"{table} row {row_id} is missing, which ledger event {created.id} "
+                    f"({created.kind}, at position {created.position}) created: it was deleted",
+                    table,
+                    row_id,
+                )
+            )
+
+
+def _same(expected: object, found: object) -> bool:
+    return type(expected) is type(found) and expected == found
+
+
+def _ledger_state(replayed: ledger.Replayed) -> tuple[list[Gap], dict[int, str]]:
+    """The gaps and the sessions' participants as the ledger has them (rows whose values are
+    not what the recorder writes are left out: their events are breaks already)."""
+    gaps, participants = [], {}
+    for (table, row_id), row in sorted(replayed.rows.items()):
+        values = {column: value for column, (value, _) in row.items()}
+        if table == "sessions" and isinstance(values["participant"], str):
+            participants[row_id] = values["participant"]
+        elif table == "gaps" and all(isinstance(values[c], t) for c, t in _GAP_TYPES.items()):
+            gaps.append(Gap(row_id, **values))  # type: ignore[arg-type]
+    return gaps, participants
+
+
+_GAP_TYPES: dict[str, type | tuple[type, ...]] = {
+    "session_id": int,
+    "channel": str,
+    "run_id": str,
+    "from_seq": int,
+    "to_seq": int,
+    "state": str,
+    "detected_position": (int, type(None)),
+}
+"""What the gap checks read of a gap, and its types."""
+
+
 def _hex(value: object) -> str:
     return value.hex() if isinstance(value, bytes) else repr(value)
 
 
-def _stream_owners(journal: Journal) -> Callable[[int, str], str]:
-    participants = {s.id: s.participant for s in journal.sessions()}
-
+def _stream_owners(participants: dict[int, str]) -> Callable[[int, str], str]:
     def owner(session_id: int, channel: str) -> str:
         participant = participants.get(session_id, "")
         if channel == "order" and participant:

@@ -13,6 +13,7 @@ from plain_bot import PB as pb
 from plain_bot import limit
 
 from recorder.core.frames import Channel, Direction, FrameFlag
+from recorder.journal.verify import verify
 from recorder.keys import KeyPair
 
 
@@ -67,6 +68,13 @@ def test_order_channel_gap_is_filled_and_the_bot_only_sees_late_messages(
     assert gaps[0].requested_wall_ns and gaps[0].closed_wall_ns
     replays = [f for f in stack.journal.frames() if f.kind == "MessageReplay"]
     assert len(replays) == 1 and replays[0].mid in own
+    # the gap's life is in the ledger, and the session and its gap are what it says
+    events = stack.journal.ledger()
+    assert [e.kind for e in events if e.kind.startswith("gap_") and e.row_id == gaps[0].id] == [
+        "gap_opened", "gap_requested", "gap_filled"
+    ]  # fmt: skip
+    report = verify(stack.journal)
+    assert report.ok, report.breaks
 
 
 def test_market_gap_is_resynced_with_book_snapshots(make_stack: Callable[..., Stack]) -> None:

@@ -87,10 +87,37 @@ def test_verify_names_the_first_bad_position(runner: CliRunner, recorded: Path) 
     assert report["ok"] is False and report["first_bad_position"] == 222
 
 
+def test_verify_names_an_edited_session_by_table_row_and_column(
+    runner: CliRunner, recorded: Path
+) -> None:
+    conn = apsw.Connection(str(recorded))  # sessions have no triggers: the ledger tells
+    conn.execute("UPDATE sessions SET end_reason = 'stopped' WHERE id = 1")
+    conn.close()
+    result = runner.invoke(main, ["verify", "--journal", str(recorded)])
+    assert result.exit_code == 1
+    assert (
+        "sessions row 1, column end_reason: the ledger says None (event 1, session_started, at "
+        "position 0), the table holds 'stopped'" in result.output
+    )
+    report = json.loads(
+        runner.invoke(main, ["verify", "--journal", str(recorded), "--json"]).output
+    )
+    assert [(b["kind"], b["table"], b["row_id"], b["column"]) for b in report["breaks"]] == [
+        ("mismatch", "sessions", 1, "end_reason")
+    ]
+    assert report["ledger_events"] == 1
+
+
 def test_verify_prints_an_anchor_and_checks_one(runner: CliRunner, recorded: Path) -> None:
     result = runner.invoke(main, ["verify", "--journal", str(recorded)])
     anchor = result.output.splitlines()[-1].removeprefix("anchor: ")
     assert result.exit_code == 0 and anchor.startswith("400:") and len(anchor) == 4 + 64
+    ledger_anchor = result.output.splitlines()[-2].removeprefix("ledger anchor: ")
+    assert ledger_anchor.startswith("1:") and len(ledger_anchor) == 2 + 64
+    checked = ["verify", "--journal", str(recorded), "--ledger-anchor", ledger_anchor]
+    assert runner.invoke(main, checked).exit_code == 0
+    refused = runner.invoke(main, [*checked[:-1], "1:abcd"])
+    assert refused.exit_code == 2 and "is not EVENT:HASH" in refused.output
     assert (
         runner.invoke(main, ["verify", "--journal", str(recorded), "--anchor", anchor]).exit_code
         == 0

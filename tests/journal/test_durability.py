@@ -23,13 +23,15 @@ from recorder.journal.verify import verify
 CHILD = Path(__file__).with_name("appender_child.py")
 
 
-def _run_and_kill(path: Path, durability: str, batch: int, kill_after: int) -> dict[int, str]:
+def _run_and_kill(
+    path: Path, durability: str, batch: int, kill_after: int, *extra: str
+) -> dict[int, str]:
     """Start the child, read ``kill_after`` acknowledgements, SIGKILL it; return what it acked.
 
     With a committer process (``safe+process``) only the appender is killed; this returns once
     its committer, left alone, has finished and exited."""
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), str(path), durability, str(batch)],
+        [sys.executable, str(CHILD), str(path), durability, str(batch), *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -80,6 +82,22 @@ def test_every_acknowledged_frame_survives_sigkill(tmp_path: Path, durability: s
         chain_breaks = [b for b in report.breaks if b.kind in ("hash", "position")]
         assert not chain_breaks, chain_breaks
     assert total_acked > 0
+
+
+@pytest.mark.parametrize("durability", ["safe", "strict", "fast", "safe+process:wire"])
+def test_the_ledger_verifies_after_sigkill(tmp_path: Path, durability: str) -> None:
+    """Sessions and gaps written among the frames, the writer killed anywhere: every event names
+    a position the journal holds once its spool is merged, and every row is what its events say
+    (a gap left open by the kill is the one break allowed)."""
+    rng = random.Random(f"kill-ledger-{durability}")
+    path = tmp_path / "ledger.journal"
+    for _ in range(3):
+        _run_and_kill(path, durability, rng.choice([1, 7]), rng.randrange(20, 300), "events")
+        with open_journal(path, readonly=True) as journal:
+            report = verify(journal)
+            events = journal.ledger()
+        assert [b for b in report.breaks if b.kind != "gap"] == [], report.breaks
+        assert len(events) > 1 and max(e.position for e in events) <= report.head_position
 
 
 def test_fast_mode_keeps_an_intact_prefix_after_sigkill(tmp_path: Path) -> None:

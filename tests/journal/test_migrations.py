@@ -9,11 +9,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from recorder.errors import JournalSchemaError, SQLiteLibraryConflict
 from recorder.journal import open_journal
 from recorder.journal.chain import GENESIS, row_hash
-from recorder.journal.migrate import current_revision, head_revision, upgrade
+from recorder.journal.migrate import current_revision, head_revision, migrations_dir, upgrade
 from recorder.journal.schema import SCHEMA_REVISION
 from recorder.journal.verify import verify
 from recorder.venues.lx.samples import sample_records
@@ -40,15 +44,26 @@ def test_upgrade_an_empty_file(tmp_path: Path) -> None:
         assert j.head_position() == 0
 
 
-def _journal_at_0001(path: Path, n: int) -> list[bytes]:
-    """A file at the previous revision holding ``n`` chained frames, written with the stdlib."""
-    upgrade(path, "0001")
+def _journal_at(path: Path, revision: str, n: int) -> list[bytes]:
+    """A file at an earlier revision holding ``n`` chained frames of session 1 (ended) and, from
+    revision 0002 on, a gap of the first session written off and one still open, written with
+    the stdlib (as that recorder wrote them); session 2 has not ended."""
+    upgrade(path, revision)
     records = sample_records(n, session_id=1)
     conn = sqlite3.connect(path)
     conn.execute(
-        "INSERT INTO sessions (id, venue, capture_point, recorder_version, host, pid,"
-        " clock_source, started_wall_ns) VALUES (1, 'lx1', 'old', '0.0.9', 'h', 1, 'c', 1)"
+        "INSERT INTO sessions (id, venue, capture_point, participant, recorder_version, host,"
+        " pid, clock_source, started_wall_ns, ended_wall_ns, end_reason) VALUES"
+        " (1, 'lx1', 'old', 'p', '0.0.9', 'h', 1, 'c', 1, 5, 'stopped'),"
+        " (2, 'lx1', 'old', 'p', '0.0.9', 'h', 2, 'c', 6, NULL, NULL)"
     )
+    if revision >= "0002":
+        conn.execute(
+            "INSERT INTO gaps (id, session_id, channel, run_id, from_seq, to_seq, state,"
+            " detected_wall_ns, detected_position, closed_wall_ns, reason) VALUES"
+            " (1, 1, 'market', 'r', 3, 4, 'unrecoverable', 2, 2, 3, 'resynced'),"
+            " (2, 1, 'market', 'r', 9, 9, 'open', 4, NULL, NULL, '')"
+        )
     prev = GENESIS
     for position, r in enumerate(records, start=1):
         mid = r.mid or None
@@ -68,7 +83,7 @@ def _journal_at_0001(path: Path, n: int) -> list[bytes]:
 
 def test_file_at_previous_revision_is_refused_then_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "old.journal"
-    payloads = _journal_at_0001(path, 250)
+    payloads = _journal_at(path, "0001", 250)
     with pytest.raises(JournalSchemaError, match="recorder db upgrade") as info:
         open_journal(path)
     assert "Back it up" in str(info.value)
@@ -78,6 +93,66 @@ def test_file_at_previous_revision_is_refused_then_upgraded(tmp_path: Path) -> N
         assert [f.payload for f in j.frames()] == payloads
         assert verify(j).ok
         j.write_checkpoint("x", 1, b"s", b"d")  # the new tables work
+
+
+def test_a_journal_at_the_previous_head_is_upgraded_with_its_rows_adopted(tmp_path: Path) -> None:
+    """Revision 0005 adds the ledger: the rows already there get one adoption event each, so
+    the upgraded journal verifies (saying where its ledger starts), and from then on an edit of
+    one of them is found like an edit of a row the ledger saw written."""
+    path = tmp_path / "0004.journal"
+    _journal_at(path, "0004", 60)
+    assert upgrade(path).before == "0004"
+    with open_journal(path) as j:
+        report = verify(j)
+        assert [b.kind for b in report.breaks] == ["gap"]  # gap 2 was left open, as before
+        assert report.notes == (
+            "ledger starts at event 1, at position 60: the upgrade to revision 0005 adopted 2 "
+            "session(s) and 2 gap(s) as it found them (their history before it is not "
+            "evidenced)",
+        )
+        assert [(e.kind, e.row_id, e.position) for e in j.ledger()] == [
+            ("session_adopted", 1, 60), ("session_adopted", 2, 60),
+            ("gap_adopted", 1, 60), ("gap_adopted", 2, 60),
+        ]  # fmt: skip
+        j.update_gap(2, "unrecoverable", reason="resynced")  # the recorder carries on
+        j.end_session(2, "stopped")
+        assert verify(j).ok
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE gaps SET reason = 'filled by hand' WHERE id = 1")
+    conn.execute("UPDATE sessions SET participant = 'q' WHERE id = 2")
+    conn.commit()
+    conn.close()
+    with open_journal(path, readonly=True) as j:
+        report = verify(j)
+    assert [(b.kind, b.table, b.row_id, b.column) for b in report.breaks] == [
+        ("mismatch", "sessions", 2, "participant"), ("mismatch", "gaps", 1, "reason"),
+    ]  # fmt: skip
+
+
+def test_downgrade_drops_the_ledger_and_the_next_upgrade_adopts_again(tmp_path: Path) -> None:
+    path = tmp_path / "down.journal"
+    with open_journal(path) as j:
+        sid = j.start_session(venue="lx1", capture_point="test", participant="p")
+        j.append(sample_records(20, session_id=sid))
+        j.end_session(sid, "stopped")
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(migrations_dir()))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+    finally:
+        engine.dispose()
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert current_revision(path) == "0004" and "ledger" not in tables
+    upgrade(path)
+    with open_journal(path, readonly=True) as j:
+        report = verify(j)
+        assert report.ok and "adopted 1 session(s)" in report.notes[0]
+        assert [e.kind for e in j.ledger()] == ["session_adopted"]
 
 
 def test_unknown_newer_revision_is_refused(tmp_path: Path) -> None:

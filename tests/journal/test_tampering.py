@@ -102,10 +102,24 @@ def test_a_recorded_head_proves_the_journal_was_not_cut_or_rewritten(path: Path)
         sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
         journal.append(sample_records(10, session_id=sid))
     assert _verify(path, anchor).ok
-    _tamper(path, "DELETE FROM frames WHERE position > 190")  # cut: nothing else notices it
+    later = _verify(path)
+    anchor = (later.head_position, bytes.fromhex(later.head_hash))  # 210
+    # A cut after the last position anything else names (200: the ledger's event of the second
+    # session's start): nothing but the anchor notices it.
+    _tamper(path, "DELETE FROM frames WHERE position > 205")
     assert _verify(path).ok
     cut = _verify(path, anchor)
-    assert [(b.position, b.kind) for b in cut.breaks] == [(191, "anchor")]
+    assert [(b.position, b.kind) for b in cut.breaks] == [(206, "anchor")]
+
+
+def test_a_tail_cut_off_behind_a_ledger_event_is_a_break(path: Path) -> None:
+    with open_journal(path) as journal:  # the second session starts at position 200
+        sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
+        journal.append(sample_records(10, session_id=sid))
+    _tamper(path, "DELETE FROM frames WHERE position > 190")
+    report = _verify(path)
+    assert [(b.position, b.kind) for b in report.breaks] == [(191, "position")]
+    assert "name position 200: frames after 190 were removed" in report.breaks[0].message
 
 
 def test_a_rewritten_journal_fails_the_anchor_at_its_position(tmp_path: Path, path: Path) -> None:
