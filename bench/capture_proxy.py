@@ -182,6 +182,18 @@ def plain_proxy(upstream: str, exchange_key: bytes, keys: tuple[bytes, bytes], o
                 fsend(data)
 
 
+def _floor_journal(folder: str, name: str, durability: str, committer: str) -> tuple[Any, int]:
+    """A floor path's journal (the service's mode and committer) and its session id."""
+    from recorder.journal import open_journal
+
+    journal = open_journal(
+        Path(folder) / f"{name}-{time.monotonic_ns()}.journal",
+        durability=durability,  # type: ignore[arg-type]
+        committer=committer,  # type: ignore[arg-type]
+    )
+    return journal, journal.start_session(venue="lx1", capture_point=f"bench-{name}")
+
+
 def journaling_floor(
     upstream: str,
     exchange_key: bytes,
@@ -198,15 +210,9 @@ def journaling_floor(
     The least any proxy that journals every frame before forwarding it adds on this machine."""
     from recorder.capture.service import COMMIT_AGE_S, COMMIT_ROWS
     from recorder.core.frames import Channel, Direction
-    from recorder.journal import open_journal
 
     front, back, poller = _proxy_sockets(upstream, exchange_key, keys, out)
-    journal = open_journal(
-        Path(folder) / f"floor-{time.monotonic_ns()}.journal",
-        durability=durability,  # type: ignore[arg-type]
-        committer=committer,  # type: ignore[arg-type]
-    )
-    sid = journal.start_session(venue="lx1", capture_point="bench-floor")
+    journal, sid = _floor_journal(folder, "floor", durability, committer)
     append, commit = journal.append_wires, journal.commit_pending
     order, bot_to_exchange, exchange_to_bot = Channel.ORDER, Direction.OUT, Direction.IN
     wall, mono = time.time_ns, time.monotonic_ns
@@ -240,15 +246,9 @@ def batched_floor(
     before forwarding it could cost at best with this journal."""
     from recorder.capture.service import COMMIT_AGE_S, COMMIT_ROWS
     from recorder.core.frames import Channel, Direction
-    from recorder.journal import open_journal
 
     front, back, poller = _proxy_sockets(upstream, exchange_key, keys, out)
-    journal = open_journal(
-        Path(folder) / f"batched-{time.monotonic_ns()}.journal",
-        durability=durability,  # type: ignore[arg-type]
-        committer=committer,  # type: ignore[arg-type]
-    )
-    sid = journal.start_session(venue="lx1", capture_point="bench-floor-batched")
+    journal, sid = _floor_journal(folder, "batched", durability, committer)
     append, commit = journal.append_wires, journal.commit_pending
     order, bot_to_exchange, exchange_to_bot = Channel.ORDER, Direction.OUT, Direction.IN
     wall, mono = time.time_ns, time.monotonic_ns
