@@ -60,6 +60,7 @@ import zmq
 
 from recorder import errors
 from recorder.errors import JournalError, JournalFullError
+from recorder.journal import forking
 from recorder.journal.chain import _HEAD, _sha256, canonical
 from recorder.journal.spool import _CHANNELS, _DIRECTIONS, CANON_CRC, CANON_TAG, RECORD, Columns
 from recorder.journal.wal import WalCheckpointer
@@ -127,6 +128,7 @@ class CommitterProcess:
         sock.sndhwm = sock.rcvhwm = 0
         sock.bind(endpoint)
         life_r, self._life_w = os.pipe()
+        forking.private(self._life_w)
         try:
             self.process = subprocess.Popen(
                 [
@@ -145,18 +147,21 @@ class CommitterProcess:
         self._last: tuple[int, bytes] | None = None
         """The last commit the child reported and nobody has taken yet."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not sock.poll(100):  # K: ready
-            code = self.process.poll()
-            if code is not None or time.monotonic() > deadline:
-                if code is None:
-                    self.process.kill()
-                    self.process.wait()
-                self._cleanup()
-                raise JournalError(
-                    f"journal {path}: its committer process did not start (exit code "
-                    f"{self.process.returncode}; its error is on stderr)"
-                )
-        sock.recv()
+        try:
+            while not sock.poll(100):  # K: ready
+                code = self.process.poll()
+                if code is not None or time.monotonic() > deadline:
+                    raise JournalError(
+                        f"journal {path}: its committer process did not start (exit code "
+                        f"{code}; its error is on stderr)"
+                    )
+            sock.recv()
+        except BaseException:  # not started, or interrupted (Ctrl-C) while it started
+            if self.process.poll() is None:  # it ignores SIGINT: it would hold the lock
+                self.process.kill()
+                self.process.wait()
+            self._cleanup()
+            raise
 
     @property
     def pid(self) -> int:
@@ -235,6 +240,7 @@ class CommitterProcess:
             raise kind_of(f"{text.rstrip('. ')} (in its committer process, pid {self.pid})")
 
     def _cleanup(self) -> None:
+        forking.released(self._life_w)
         with contextlib.suppress(OSError):
             os.close(self._life_w)
         self._zctx.destroy(linger=0)

@@ -24,7 +24,7 @@ import apsw
 from recorder import __version__
 from recorder.core.frames import Channel, Frame, FrameRecord
 from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
-from recorder.journal import guard, ledger, migrate
+from recorder.journal import forking, guard, ledger, migrate
 from recorder.journal.committer import CommitterProcess
 from recorder.journal.ledger import LedgerEvent
 from recorder.journal.reader import FrameFilter, RawRow, Reader
@@ -587,6 +587,7 @@ def _writer_lock(path: Path, wait_s: float = 0.0, role: LockRole = "writer") -> 
         with contextlib.suppress(OSError):  # the lock holds without it: it only informs
             os.ftruncate(handle.fileno(), 0)
             os.write(handle.fileno(), f"{role} {os.getpid()}\n".encode())
+        forking.private(handle.fileno())  # a forked worker must not keep the journal locked
         return handle
 
 
@@ -595,6 +596,7 @@ def _release(lock: IO[bytes]) -> None:
     that died, and names a pid that is gone)."""
     with contextlib.suppress(OSError):
         os.ftruncate(lock.fileno(), 0)
+    forking.released(lock.fileno())
     lock.close()
 
 

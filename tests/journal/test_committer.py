@@ -15,10 +15,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 
 import pytest
+from waiting import until
 
 from recorder.core.frames import FrameRecord
 from recorder.errors import JournalClosedError, JournalError
@@ -32,14 +34,15 @@ from recorder.journal.writer import SPOOL_BYPASS_ROWS
 from recorder.venues.lx.samples import sample_records
 
 
-def _wait_exit(pid: int) -> None:
-    """Return once process ``pid`` has exited (at once if it is already gone)."""
+def _wait_exit(pid: int, timeout: float | None = None) -> bool:
+    """Return once process ``pid`` has exited (at once if it is already gone): True, or False
+    when ``timeout`` seconds passed first."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return
+        return True
     try:
-        select.select([fd], [], [])
+        return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
 
@@ -209,3 +212,76 @@ def test_the_committer_refuses_an_unknown_body_tag(tmp_path: Path) -> None:
     body = b"X" + bytes(60)
     with pytest.raises(JournalError, match="unknown spool body tag b'X'"):
         chain.take(b"R" + RECORD.pack(len(body), zlib.crc32(body)) + body)
+
+
+def test_a_worker_forked_by_the_writer_keeps_neither_its_lock_nor_its_committer(
+    tmp_path: Path,
+) -> None:
+    """A writer forks a worker (``multiprocessing``'s default on Linux) and is killed: its
+    committer still sees it die and exits, and the journal can be opened for writing again,
+    while the worker lives on (it held copies of the writer lock and of the life pipe)."""
+    path = tmp_path / "forked.journal"
+    writer = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("forking_writer.py")), str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert writer.stdout is not None and writer.stdin is not None
+    _, writer_pid, _, committer, _, worker = writer.stdout.readline().split()
+    try:
+        os.kill(int(writer_pid), signal.SIGKILL)
+        writer.wait()
+        assert _wait_exit(int(committer), 10), "the committer missed its writer's death"
+        with open_journal(path) as journal:  # the lock is free: the worker's copy is not it
+            assert journal.head_position() == 10
+        assert _alive(int(worker)), "the worker should outlive the writer here"
+    finally:
+        writer.stdin.close()  # the worker reads its stdin (the same pipe) to its end: it exits
+        with contextlib.suppress(ProcessLookupError):
+            _wait_exit(int(worker))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_while_the_committer_starts_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A KeyboardInterrupt while ``open_journal`` waits for its new committer to be ready (the
+    child ignores SIGINT): the child is ended and the journal can be opened again at once."""
+    path = tmp_path / "bot.journal"
+    open_journal(path).close()
+    main = threading.get_ident()
+    seen: list[int] = []
+
+    def interrupt_once_the_child_exists() -> None:
+        if until(lambda: _committer_children(), timeout=30):
+            seen.extend(_committer_children())
+            signal.pthread_kill(main, signal.SIGINT)  # the user presses Ctrl-C
+
+    watcher = threading.Thread(target=interrupt_once_the_child_exists)
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            open_journal(path, committer="process").close()
+    finally:
+        watcher.join()
+    assert seen, "no committer child was seen starting"
+    assert all(_wait_exit(child, 10) for child in seen), "the committer outlived the interrupt"
+    open_journal(path, committer="process").close()  # nobody holds the writer lock
+
+
+def _committer_children() -> list[int]:
+    """This process's committer children that are running (not zombies)."""
+    me, found = str(os.getpid()), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+            if fields[1] == me and fields[0] != "Z" and b"recorder.journal.committer" in command:
+                found.append(int(entry.name))
+    return found
