@@ -139,7 +139,10 @@ class AsyncItem:
         self._to_loop(self._reply, msg)
 
     def _on_wake(self, item: IDStoreItem) -> None:
-        self._to_loop(self._woken, item.state is ItemState.FINISHED)
+        if item.closed:  # its context stopped first
+            self._to_loop(self._close)
+        else:
+            self._to_loop(self._woken, item.state is ItemState.FINISHED)
 
     def _to_loop(self, fn: Callable[..., None], *args: object) -> None:
         try:

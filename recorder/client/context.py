@@ -73,6 +73,9 @@ FROM_CONFIG: Final = _FromConfig()
 """``journal=FROM_CONFIG`` (the default): open ``[journal] path`` with its durability."""
 
 _BURST = 256
+STOP_LINGER_MS = 1000
+"""At a clean stop, the longest the sockets may take to put on the wire what was sent (and
+journaled) last; at a fatal error they are dropped at once."""
 _NOBLOCK, _EVENTS, _POLLIN = zmq.NOBLOCK, zmq.EVENTS, zmq.POLLIN
 IDLE_APPLY_MS = 1
 """The local state (the reconciler's projection of the frames journaled) catches up once the
@@ -145,10 +148,12 @@ class Context:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._wake_pending = False
-        self._wake_lock = threading.Lock()
+        self._wake_lock = threading.RLock()
         """Held to write the wake pipe and to close it: once it is closed its descriptors may
-        be another file's or socket's, which a late wake-up must never write to."""
+        be another file's or socket's, which a late wake-up must never write to. Re-entrant: a
+        signal handler calling :meth:`stop` may interrupt its own thread's wake-up."""
         self._wake_open = True
+        self._released = False
         self._running = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -184,32 +189,54 @@ class Context:
         returns once that is done (``handle_reconciled`` ran), or after ``reconcile_timeout``
         seconds (None: do not wait) — :attr:`reconciled` tells which.
         """
-        if self._thread is not None:
+        if self._thread is not None or self._released:
             raise ClientError("this context was already started; make a new one")
-        self.reconciler.restore()
-        self._zctx = zmq.Context()
         try:
-            self._dealer = self._socket(zmq.DEALER, self.endpoint)
-            self._sub = self._socket(zmq.SUB, self.market_endpoint)
-        except zmq.ZMQError as exc:
-            self._zctx.destroy(linger=0)
-            raise ClientError(
-                f"cannot connect to {self.endpoint} / {self.market_endpoint}: {exc}"
-            ) from exc
-        self.tap.start_session(self.endpoint, self.market_endpoint)
-        now = time.monotonic_ns()
-        self.liveness.restart(Channel.ORDER, now)
-        self.liveness.restart(Channel.MARKET, now)
-        self._running = True
-        self._thread = threading.Thread(target=self._run, name="lx1-client", daemon=True)
-        self._thread.start()
-        history = self.reconciler.history
-        if (
-            history
-            and reconcile_timeout is not None
-            and not self.reconciled.wait(reconcile_timeout)
-        ):
-            log.warning("start: not reconciled after %.1f s; going on", reconcile_timeout)
+            self.reconciler.restore()
+            self._zctx = zmq.Context()
+            try:
+                self._dealer = self._socket(zmq.DEALER, self.endpoint)
+                self._sub = self._socket(zmq.SUB, self.market_endpoint)
+            except zmq.ZMQError as exc:
+                raise ClientError(
+                    f"cannot connect to {self.endpoint} / {self.market_endpoint}: {exc}"
+                ) from exc
+            self.tap.start_session(self.endpoint, self.market_endpoint)
+            now = time.monotonic_ns()
+            self.liveness.restart(Channel.ORDER, now)
+            self.liveness.restart(Channel.MARKET, now)
+            self._running = True
+            thread = threading.Thread(target=self._run, name="lx1-client", daemon=True)
+            thread.start()
+            self._thread = thread
+        except BaseException:
+            # Nothing runs: what __init__ opened (the journal, its committer process and
+            # writer lock, the wake pipe) is released, so a new context may open the journal.
+            self._running = False
+            if self._zctx is not None:
+                self._zctx.destroy(linger=0)
+                self._zctx = None
+            with contextlib.suppress(Exception):
+                self.tap.end_session("start failed")
+            self._release()
+            raise
+        if self.reconciler.history and reconcile_timeout is not None:
+            self._await_reconciled(thread, reconcile_timeout)
+
+    def _await_reconciled(self, thread: threading.Thread, timeout: float) -> None:
+        """Wait for the start-up reconciliation, or for the I/O thread to end first (stopped,
+        or a fatal error: raised here)."""
+        deadline = time.monotonic() + timeout
+        while not self.reconciled.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if not thread.is_alive():
+                if self.error is not None:
+                    raise ClientClosedError(
+                        f"the context stopped during its start-up reconciliation: {self.error}"
+                    ) from self.error
+                return
+            if time.monotonic() >= deadline:
+                log.warning("start: not reconciled after %.1f s; going on", timeout)
+                return
 
     @property
     def reconciled(self) -> threading.Event:
@@ -240,8 +267,12 @@ class Context:
         return sock
 
     def stop(self) -> None:
-        """Ask the I/O thread to finish (it ends the journal session and closes the sockets)."""
+        """Ask the I/O thread to finish (it ends the journal session and closes the sockets);
+        a context never started releases its journal now."""
         self._stopping = True
+        if self._thread is None:
+            self._release()
+            return
         self._wake()
 
     def join(self, timeout: float | None = None) -> None:
@@ -358,16 +389,27 @@ class Context:
                 self.tap.end_session("stopped")
             else:
                 self.tap.end_session(f"fatal error: {self.error}")
-        except Exception:
+        except Exception as exc:
             log.exception("could not end the journal session")
+            if self.error is None:  # the last commits failed: nobody may take it as clean
+                self.error = exc
+                self._guard("", self.processor.handle_fatal_error, exc)
         finally:
             if self._zctx is not None:
-                self._zctx.destroy(linger=0)
-            self.tap.close()
-            with self._wake_lock:
-                self._wake_open = False
-                os.close(self._wake_w)
-                os.close(self._wake_r)
+                # A clean stop lets what the last queue drain sent (journaled) reach the wire.
+                self._zctx.destroy(linger=STOP_LINGER_MS if self.error is None else 0)
+            self._release()
+
+    def _release(self) -> None:
+        """Close the journal (when the tap opened it) and the wake pipe, once."""
+        with self._wake_lock:
+            if self._released:
+                return
+            self._released = True
+            self._wake_open = False
+            os.close(self._wake_w)
+            os.close(self._wake_r)
+        self.tap.close()
 
     def _poll(self, timeout: int | None) -> set[object]:
         """The sockets ready within ``timeout`` ms (None: until one is), busy polling first for

@@ -198,7 +198,9 @@ class Reconciler:
     def _catch_up(self) -> None:
         queue, p = self._unapplied, self._projector
         while queue:
-            position, record = queue.popleft()
+            # Taken off the queue only once applied: a thread that finds the queue empty (and
+            # so skips the lock, :meth:`catch_up`) finds every frame's effects in the state.
+            position, record = queue[0]
             if not isinstance(record, FrameRecord):  # as it came: off the frame's path, now
                 session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope = record
                 record = to_record(
@@ -216,13 +218,17 @@ class Reconciler:
                 self._pre_change = [open_order(o) for o in p.open_orders()]
             elif record.kind == "OpenOrdersSnapshot" and record.mid in self._correcting:
                 self._correcting[record.mid] = [open_order(o) for o in p.open_orders()]
-            p.apply_row(
-                (
-                    position, record.session_id, record.channel.value, record.direction.value,
-                    record.wall_ns, record.mono_ns, record.run_id, record.seq, record.mid,
-                    record.kind, record.is_replay, record.flags, record.payload,
-                )
-            )  # fmt: skip
+            try:
+                p.apply_row(
+                    (
+                        position, record.session_id, record.channel.value,
+                        record.direction.value, record.wall_ns, record.mono_ns, record.run_id,
+                        record.seq, record.mid, record.kind, record.is_replay, record.flags,
+                        record.payload,
+                    )
+                )  # fmt: skip
+            finally:
+                queue.popleft()
 
     def idle(self) -> None:
         """The I/O thread is about to wait (I/O thread only): catch up, then check the clocks

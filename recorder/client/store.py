@@ -171,7 +171,8 @@ class IDStoreItem:
     def watch(self, fn: Callable[[IDStoreItem], None] | None) -> None:
         """Have ``fn(item)`` called, on the I/O thread, whenever the item's waiters are woken
         (it was ACKed, or it finished: after the handlers of the message that did it, and also
-        when it finished without a reply, e.g. released by a run change). For an event loop
+        when it finished without a reply, e.g. released by a run change; or its context stopped
+        first: :attr:`closed`). For an event loop
         that cannot block in :meth:`wait_done` (:mod:`recorder.client.aio`). It must not raise
         or block. None stops it."""
         with self._lock:
@@ -189,11 +190,15 @@ class IDStoreItem:
             hook(self)
 
     def _close(self) -> None:
-        """Its context stopped: wake its waiters, who find it not ACKed or not done."""
+        """Its context stopped: wake its waiters, who find it not ACKed or not done, and its
+        watcher (:meth:`watch`), which finds it :attr:`closed`."""
         with self._lock:
             self._closed = True
             if self._waiters is not None:
                 self._waiters.notify_all()
+            hook = self._on_wake
+        if hook is not None:
+            hook(self)
 
     def __repr__(self) -> str:
         return f"IDStoreItem({self.kind} {self.mid} {self.state.value})"
