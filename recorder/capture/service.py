@@ -588,7 +588,19 @@ class CaptureService:
                 while mon.poll(0):
                     peers.observe(recv_monitor_message(mon))
         if self._status in events:
-            self._status.send(answer(self._status.recv(), self.status()))
+            self._answer_status()
+
+    def _answer_status(self) -> None:
+        """Answer the status socket's request; whatever it holds, the loop serves on."""
+        try:
+            request = self._status.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        reply = answer(request, self.status)
+        try:
+            self._status.send(reply, zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # the asker has gone: the REP socket drops the reply
+            event(log, logging.WARNING, "status reply not sent", error=str(exc))
 
     def status(self) -> CaptureStatus:
         """A snapshot of the counters (safe to call from any thread). The connection counts

@@ -1,20 +1,27 @@
 """The capture service's status: a value, and the small control socket that serves it.
 
 The service binds a plain REP socket (``[capture] status_bind``; loopback, no CURVE). A request is
-a JSON object ``{"op": "status"}``; the reply is ``{"ok": true, "result": {...}}`` with the fields
-of :class:`CaptureStatus`. :func:`query_status` is the client side (``recorder capture status``).
+a JSON object ``{"op": "status"}`` in one message part; the reply is ``{"ok": true, "result":
+{...}}`` with the fields of :class:`CaptureStatus`. Anything else (several parts, bytes that are
+not such an object, however odd) is answered ``{"ok": false, "error": "..."}``: every request gets
+one reply, so the REP socket stays usable and the capture loop serves on.
+:func:`query_status` is the client side (``recorder capture status``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
 from recorder.errors import CaptureError
+
+log = logging.getLogger("recorder.capture")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +73,27 @@ class CaptureStatus:
         )
 
 
-def answer(request: bytes, status: CaptureStatus) -> bytes:
-    """The control socket's reply to one request."""
+def answer(request: Sequence[bytes], status: Callable[[], CaptureStatus]) -> bytes:
+    """The control socket's reply to one request (its message parts); ``status`` is called
+    only for a well-formed request. Never raises: whatever the request holds, or should
+    ``status`` fail, the reply is a refusal (a REP socket owes every request one reply)."""
     try:
-        op = json.loads(request).get("op")
-    except (ValueError, AttributeError):
-        op = None
-    if op != "status":
-        return json.dumps({"ok": False, "error": 'unknown request; send {"op": "status"}'}).encode()
-    return json.dumps({"ok": True, "result": status.as_dict()}).encode()
+        if len(request) != 1:
+            return _refusal(f"a status request is one message part, not {len(request)}")
+        try:
+            decoded = json.loads(request[0])
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested too deep
+            decoded = None
+        if not isinstance(decoded, dict) or decoded.get("op") != "status":
+            return _refusal('unknown request; send {"op": "status"}')
+        return json.dumps({"ok": True, "result": status().as_dict()}).encode()
+    except Exception as exc:  # a bug: the request still gets its reply, the loop serves on
+        log.exception("status request %r failed", [part[:200] for part in request[:3]])
+        return _refusal(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _refusal(error: str) -> bytes:
+    return json.dumps({"ok": False, "error": error}).encode()
 
 
 def query_status(endpoint: str, timeout_s: float = 2.0) -> CaptureStatus:
