@@ -248,13 +248,16 @@ class GapFiller:
             done = _parse(record.payload).replay_done
             asked = pending.body
             assert isinstance(asked, pb.MessageReplay)
+            lost = "the replay came back without them"
             if not done.complete and done.to_seq < asked.to_seq:
                 rest = pb.MessageReplay(
                     run_id=asked.run_id, from_seq=done.to_seq + 1, to_seq=asked.to_seq
                 )
                 self._request(Purpose.REPLAY, rest, now_ns)
+                # what the part that came (before its ReplayDone) did not bring is lost
+                self._give_up_order(asked.run_id, asked.from_seq, done.to_seq, lost)
             else:
-                self._give_up_order(asked.to_seq, "the replay came back without them")
+                self._give_up_order(asked.run_id, asked.from_seq, asked.to_seq, lost)
         elif kind == "BookStateSnapshot" and pending.purpose is Purpose.SNAPSHOT:
             del self.pending[mid]
             for entry in self._ledger.values():
@@ -265,7 +268,9 @@ class GapFiller:
         if pending.purpose is Purpose.REPLAY:
             asked = pending.body
             assert isinstance(asked, pb.MessageReplay)
-            self._give_up_order(asked.to_seq, f"replay failed ({reason})")
+            self._give_up_order(
+                asked.run_id, asked.from_seq, asked.to_seq, f"replay failed ({reason})"
+            )
         elif pending.purpose is Purpose.SNAPSHOT:
             for entry in self._ledger.values():
                 if mid in entry.waiting:
@@ -278,8 +283,13 @@ class GapFiller:
                     entry.lost = f"contracts unknown ({reason})"
         self._settle()
 
-    def _give_up_order(self, up_to: int, reason: str) -> None:
-        step = self.order.abandon(up_to)
+    def _give_up_order(self, run_id: str, from_seq: int, to_seq: int, reason: str) -> None:
+        """Write off the seqs ``from_seq..to_seq`` of ``run_id`` still missing (a range one
+        replay was asked for): only those; another gap, whose own replay is still to come,
+        stays open."""
+        if run_id != self.order.run_id or from_seq > to_seq:
+            return
+        step = self.order.abandon(to_seq, from_seq=from_seq)
         self._deliver.extend(step.deliver)
         for effect in step.effects:
             if isinstance(effect, GapClosed):

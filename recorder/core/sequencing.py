@@ -26,9 +26,9 @@ items that arrived behind the first gap.
 
 With ``hold=True`` (the "exchange" view, the order channel) items behind an open gap are held
 and delivered, in seq order, when the gap before them closes or is declared unrecoverable with
-:meth:`StreamSequencer.abandon`. With ``hold=False`` (the "as known" view, and the market
-channel) everything that is not a duplicate or stale is delivered on arrival; the gaps are still
-tracked and reported.
+:meth:`StreamSequencer.abandon` (a range of seqs, or all). With ``hold=False`` (the "as known"
+view, and the market channel) everything that is not a duplicate or stale is delivered on
+arrival; the gaps are still tracked and reported.
 """
 
 from __future__ import annotations
@@ -214,20 +214,25 @@ class StreamSequencer(Generic[T]):
         self._held[seq] = item
         return Step(Outcome.HELD, (), tuple(effects))
 
-    def abandon(self, up_to: int | None = None) -> Step[T]:
-        """Declare the missing seqs up to ``up_to`` (all when None) unrecoverable and deliver
-        the items they were holding, in seq order. A gap reaching past ``up_to`` keeps its
-        remainder open."""
+    def abandon(self, up_to: int | None = None, *, from_seq: int = 1) -> Step[T]:
+        """Declare the missing seqs ``from_seq..up_to`` (from the first, up to the last when
+        None) unrecoverable and deliver the items they were holding, in seq order. The missing
+        seqs outside that range stay open: a gap reaching past either end keeps its remainder
+        (a replay that came back without its range writes off that range only, not a lower gap
+        whose own replay is still to come)."""
         effects: list[Effect] = []
         keep: list[list[int]] = []
         for lo, hi in self._gaps:
-            if up_to is None or hi <= up_to:
-                effects.append(GapClosed(self.run_id, lo, hi, filled=False))
-            elif lo <= up_to:
-                effects.append(GapClosed(self.run_id, lo, up_to, filled=False))
-                keep.append([up_to + 1, hi])
-            else:
+            first = max(lo, from_seq)
+            last = hi if up_to is None else min(hi, up_to)
+            if first > last:
                 keep.append([lo, hi])
+                continue
+            if lo < first:
+                keep.append([lo, first - 1])
+            effects.append(GapClosed(self.run_id, first, last, filled=False))
+            if last < hi:
+                keep.append([last + 1, hi])
         self._gaps = keep
         return Step(Outcome.DELIVERED, self._release(), tuple(effects))
 

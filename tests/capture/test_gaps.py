@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from capture_stack import Stack
+from capture_stack import Stack, wait_until
 from plain_bot import PB as pb
 from plain_bot import limit
 
 from recorder.core.frames import Channel, Direction, FrameFlag
 from recorder.journal.verify import verify
 from recorder.keys import KeyPair
+from recorder.sim.faults import FaultKind
 
 
 def envelopes(data: list[bytes]) -> list[Any]:
@@ -200,3 +201,39 @@ def test_a_bots_replayed_frames_reach_it_when_its_replays_ack_is_lost(
     # the lost ACK is a gap the service fills: the bot gets it late, as replayed
     ack = next(e for e in got if e.mid == mid)
     assert ack.is_replay and ack.status.code == pb.ACK
+
+
+def test_a_replay_of_a_later_gap_does_not_write_off_an_earlier_one(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # Heartbeats every 100 ms are the only order-channel traffic: gap 1 is a dropped heartbeat
+    # whose MessageReplay is lost (retried after replay_timeout_ms), gap 2 another one,
+    # replayed at once. Its complete ReplayDone wrote off gap 1 as well (abandon up to its
+    # to_seq), so the exchange's copy of gap 1's seq, replayed later, never reached the bot.
+    stack = make_stack()
+    bot = stack.bot(market=False)
+    bot.ping()
+    before = stack.status_when(
+        lambda s: s.market > 0 and s.open_gaps == 0 and s.pending_requests == 0
+    ).gaps_detected
+    sim = stack.sim
+
+    def arm_first() -> None:
+        sim.faults.drop_next(stack.who, 1)  # a heartbeat: gap 1 ...
+        sim.faults.drop_requests(stack.who, 1)  # ... whose MessageReplay is lost
+
+    sim.call(arm_first)
+    wait_until(lambda: any(e.kind is FaultKind.DROP_REQUESTS for e in sim.fault_events()) or None)
+    sim.drop_next(stack.who, 1)  # another heartbeat: gap 2
+    stack.status_when(lambda s: s.gaps_detected == before + 2 and s.open_gaps == 0)
+    stack.status_when(lambda s: s.pending_requests == 0)
+    bot.ping()
+    stack.stop()
+    lost = sorted(
+        int(e.detail.split()[3]) for e in sim.fault_events() if e.kind is FaultKind.DROP_NEXT
+    )
+    assert len(lost) == 2
+    got = envelopes(bot.received)
+    assert {e.seq for e in got if e.is_replay} >= set(lost), "a dropped seq never reached the bot"
+    gaps = [g for g in stack.journal.gaps() if g.channel == "order"]
+    assert [(g.from_seq, g.to_seq, g.state) for g in gaps] == [(s, s, "filled") for s in lost]

@@ -65,3 +65,65 @@ def test_first_frame_above_one_is_backfilled_and_not_forwarded() -> None:
     out = g.on_order((frame(3), (b"A",)), 1, 0)
     assert out.deliver == () and isinstance(out.actions[1], SendRequest)
     assert g.is_backfill(frame(1, replay=True)) and not g.is_backfill(frame(4, replay=True))
+
+
+def _replays(out: object) -> list[SendRequest]:
+    actions = getattr(out, "actions", ())
+    return [a for a in actions if isinstance(a, SendRequest)]
+
+
+def _two_gaps() -> tuple[GapFiller, SendRequest, SendRequest]:
+    """Gaps 2..2 (ledger key 1) and 4..4 (key 2), each with its own MessageReplay."""
+    g = filler()
+    g.on_order((frame(1), ()), 1, 0)
+    (first,) = _replays(g.on_order((frame(3), ()), 2, 0))
+    (second,) = _replays(g.on_order((frame(5), ()), 3, 0))
+    assert isinstance(first.body, pb.MessageReplay) and first.body.from_seq == 2
+    assert isinstance(second.body, pb.MessageReplay) and second.body.from_seq == 4
+    return g, first, second
+
+
+def test_a_replay_that_comes_back_without_its_range_writes_off_that_range_only() -> None:
+    # The second gap's replay is answered first, complete, without seq 4 (lost on the way):
+    # 4 is written off, but gap 2's replay is still to come (lost, retried): gap 2 stays open
+    # and holds 3, 5 and 6, and the late 2 is delivered with them, the ledger saying filled.
+    g, first, second = _two_gaps()
+    done = pb.ReplayDone(run_id=RUN, from_seq=4, to_seq=4, complete=True)
+    out = g.on_order((frame(6, mid=second.mid, body=done), ()), 4, 0)
+    assert out.deliver == ()
+    assert [(a.key, a.state) for a in out.actions if isinstance(a, UpdateGap)] == [
+        (2, "unrecoverable")
+    ]
+    assert g.open_gaps == 1 and first.mid in g.pending
+    out = g.on_order((frame(2, replay=True), ()), 5, 0)
+    assert [item[0].seq for item in out.deliver] == [2, 3, 5, 6]  # 6: the answer, held too
+    assert [(a.key, a.state) for a in out.actions if isinstance(a, UpdateGap)] == [(1, "filled")]
+
+
+def test_a_refused_replay_writes_off_its_range_only() -> None:
+    g, first, second = _two_gaps()
+    refusal = pb.Status(code=pb.REJECT_REPLAY_UNAVAILABLE, message="gone")
+    out = g.on_order((frame(6, mid=second.mid, body=refusal), ()), 4, 0)
+    assert [(a.key, a.state) for a in out.actions if isinstance(a, UpdateGap)] == [
+        (2, "unrecoverable")
+    ]
+    assert g.open_gaps == 1 and first.mid in g.pending
+    out = g.on_order((frame(2, replay=True), ()), 5, 0)
+    assert [item[0].seq for item in out.deliver] == [2, 3, 5, 6]  # 6: the answer, held too
+
+
+def test_an_incomplete_replay_writes_off_what_its_part_did_not_bring() -> None:
+    # 2..9 missing; the replay stops at 5 (the cap) without 3: 3 is lost, 4 and 5 go out, the
+    # rest (6..9) is asked again.
+    g = filler()
+    g.on_order((frame(1), ()), 1, 0)
+    (asked,) = _replays(g.on_order((frame(10), ()), 2, 0))
+    for seq in (2, 4, 5):
+        g.on_order((frame(seq, replay=True), ()), 3, 0)
+    done = pb.ReplayDone(run_id=RUN, from_seq=2, to_seq=5, complete=False)
+    out = g.on_order((frame(11, mid=asked.mid, body=done), ()), 4, 0)
+    (rest,) = _replays(out)
+    assert isinstance(rest.body, pb.MessageReplay)
+    assert (rest.body.from_seq, rest.body.to_seq) == (6, 9)
+    assert [item[0].seq for item in out.deliver] == [4, 5]
+    assert g.order.open_gaps[0].from_seq == 6

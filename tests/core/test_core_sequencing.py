@@ -81,6 +81,38 @@ def test_abandon_up_to_keeps_the_rest_of_a_gap_open() -> None:
     assert s.observe(5, "r", True, 5).deliver == (5,)
 
 
+def test_abandon_a_range_leaves_the_other_gaps_open() -> None:
+    # Two gaps, 2..3 and 6..7, each with its own replay: the second one's replay comes back
+    # without its seqs. Only 6..7 is written off (an abandon up to 7 wrote off 2..3 as well);
+    # 2..3 still holds 4, 5 and 8, and a late 2 and 3 fill it.
+    s: StreamSequencer[int] = StreamSequencer()
+    s.observe(1, "r", False, 1)
+    s.observe(4, "r", False, 4)
+    s.observe(5, "r", False, 5)
+    s.observe(8, "r", False, 8)
+    step = s.abandon(7, from_seq=6)
+    assert step.effects == (GapClosed("r", 6, 7, filled=False),)
+    assert step.deliver == ()
+    assert s.open_gaps == (OpenGap("r", 2, 3),)
+    assert s.observe(2, "r", True, 2).deliver == (2,)
+    step = s.observe(3, "r", True, 3)
+    assert step.deliver == (3, 4, 5, 8)
+    assert [e.filled for e in step.effects if isinstance(e, GapClosed)] == [True]
+
+
+def test_abandon_a_range_inside_a_gap_splits_it() -> None:
+    s: StreamSequencer[int] = StreamSequencer()
+    s.observe(1, "r", False, 1)
+    s.observe(10, "r", False, 10)
+    step = s.abandon(6, from_seq=4)
+    assert step.effects == (GapClosed("r", 4, 6, filled=False),)
+    assert s.open_gaps == (OpenGap("r", 2, 3), OpenGap("r", 7, 9))
+    step = s.abandon(3, from_seq=2)
+    assert step.effects == (GapClosed("r", 2, 3, filled=False),)
+    assert step.deliver == ()  # 7..9 still holds 10
+    assert s.observe(4, "r", True, 4).outcome is Outcome.DUPLICATE  # written off
+
+
 def test_run_change_resets_to_one_and_releases_old_run() -> None:
     s: StreamSequencer[int] = StreamSequencer()
     s.observe(1, "a", False, 1)
@@ -187,6 +219,21 @@ class SequencerModel(RuleBasedStateMachine):
         step = self.s.abandon()
         self.abandoned |= set(missing)
         assert all(isinstance(e, GapClosed) and not e.filled for e in step.effects)
+        self.delivered += [s for _, s in step.deliver]
+
+    @rule(data=st.data())
+    def abandon_range(self, data: st.DataObject) -> None:
+        high = self._high()
+        lo = data.draw(st.integers(1, high + 1))
+        hi = data.draw(st.integers(lo - 1, high + 1))
+        lost = {s for s in self._missing() if lo <= s <= hi}
+        step = self.s.abandon(hi, from_seq=lo)
+        self.abandoned |= lost
+        closed: set[int] = set()
+        for e in step.effects:
+            assert isinstance(e, GapClosed) and not e.filled
+            closed |= set(range(e.from_seq, e.to_seq + 1))
+        assert closed == lost  # that range, and no other missing seq
         self.delivered += [s for _, s in step.deliver]
 
     @rule(first=st.integers(1, 3))
