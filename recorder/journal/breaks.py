@@ -16,7 +16,8 @@ class Break:
     position: int | None
     kind: str
     """``position``, ``hash``, ``row``, ``anchor``, ``seq``, ``gap``, ``ledger`` (the ledger's
-    own chain) or ``mismatch`` (a ``sessions`` or ``gaps`` row against its ledger)."""
+    own chain), ``mismatch`` (a ``sessions`` or ``gaps`` row against its ledger) or ``session``
+    (frames of a session the ledger never created, or before its start)."""
     message: str
     table: str | None = None
     """A ``mismatch``'s table (``sessions`` or ``gaps``)."""

@@ -80,9 +80,10 @@ DEFAULTS: dict[str, dict[str, Value]] = {
     "sessions": {"ended_wall_ns": None, "end_reason": None},
     "gaps": {"requested_wall_ns": None, "closed_wall_ns": None, "reason": ""},
 }
-"""What a created row holds in the columns its event does not set (the schema's defaults). A
-migration that adds a column to one of these tables gives it its default here: the events
-recorded before it do not name it."""
+"""What a created row holds in the columns its event does not set (the schema's defaults).
+:func:`replay` requires every event to set exactly its kind's columns, so a migration that adds
+a column to one of these tables must also teach :func:`replay` that the events recorded before
+it do not name it (and give it its default here)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,14 +308,25 @@ class Replayed:
     """Events that cannot be applied, and why."""
     adopted: dict[str, int] = field(default_factory=dict)
     """How many rows of each table the upgrade to revision 0005 adopted."""
+    adopted_at: int | None = None
+    """The frames position of the adoptions (the ledger's leading events, at one position)."""
+    created: dict[tuple[str, int], LedgerEvent] = field(default_factory=dict)
+    """``(table, id)`` → the event that created the row."""
 
 
 def replay(events: Iterable[LedgerEvent]) -> Replayed:
-    """Rebuild the ``sessions`` and ``gaps`` rows from the ledger's events, in order (pure)."""
+    """Rebuild the ``sessions`` and ``gaps`` rows from the ledger's events, in order (pure).
+
+    An event is applied only if a recorder could have written it: a known kind, its body
+    setting exactly the columns of its kind (:func:`record` refuses any other set), and an
+    adoption only among the ledger's leading events, all at one position (the upgrade to
+    revision 0005 writes them first, before any other event); any other is a problem."""
     out = Replayed()
+    leading = True  # no event but adoptions yet
     for event in events:
         kind = EVENT_KINDS.get(event.kind)
         if kind is None:
+            leading = False
             out.problems.append((event, f"has the unknown kind {event.kind!r}"))
             continue
         table = kind.table
@@ -322,6 +334,35 @@ def replay(events: Iterable[LedgerEvent]) -> Replayed:
         if unknown:
             out.problems.append((event, f"sets {', '.join(unknown)}, which {table} has not"))
             continue
+        if set(event.values) != set(kind.columns):
+            # the writer (record) refuses any other set: no recorder writes such an event
+            extra = [c for c in event.values if c not in kind.columns]
+            lacking = [c for c in kind.columns if c not in event.values]
+            said = "; ".join(
+                part
+                for part in (
+                    f"sets {', '.join(extra)}" if extra else "",
+                    f"lacks {', '.join(lacking)}" if lacking else "",
+                )
+                if part
+            )
+            out.problems.append(
+                (event, f"{said}, which a {event.kind} event does not write: it was forged")
+            )
+            continue
+        if event.kind in ADOPTIONS:
+            if not leading or (out.adopted_at is not None and event.position != out.adopted_at):
+                out.problems.append(
+                    (
+                        event,
+                        "is an adoption, which only the upgrade to revision 0005 writes, as the "
+                        "ledger's first events and all at one position: it was forged",
+                    )
+                )
+                continue
+            out.adopted_at = event.position
+        else:
+            leading = False
         if kind.state is not None and event.values.get("state") != kind.state:
             state = event.values.get("state")
             out.problems.append((event, f"is a {event.kind} event with state {state!r}"))
@@ -332,6 +373,7 @@ def replay(events: Iterable[LedgerEvent]) -> Replayed:
                 out.problems.append((event, f"creates {table} row {event.row_id} a second time"))
                 continue
             row = out.rows[key] = {c: (DEFAULTS[table].get(c), event) for c in TABLE_COLUMNS[table]}
+            out.created[key] = event
             if event.kind in ADOPTIONS:
                 out.adopted[table] = out.adopted.get(table, 0) + 1
         elif row is None:

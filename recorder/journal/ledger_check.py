@@ -37,6 +37,12 @@ class LedgerCheck:
     highest_position: int = 0
     gaps: list[Gap] = field(default_factory=list)
     participants: dict[int, str] = field(default_factory=dict)
+    broken_from: int | None = None
+    """The event from which the ledger's chain is broken (None: it holds)."""
+    session_starts: dict[int, tuple[int, int] | None] | None = None
+    """Every session the ledger created → its ``session_started`` event's position and id (None
+    for an adopted session); None when the ledger is missing or broken (nothing to check the
+    frames' sessions against)."""
 
 
 APPEND_ONLY = (
@@ -67,22 +73,40 @@ def check_ledger(journal: Journal, anchor: tuple[int, bytes] | None) -> LedgerCh
     events = _chained_events(taken.events, out)
     if anchor is not None:
         _check_ledger_anchor(taken.events, anchor, out.breaks)
+    if out.broken_from is not None:  # only the events before the break are evidence
+        events = [e for e in events if e.id < out.broken_from]
     replayed = ledger.replay(events)
     for event, problem in replayed.problems:
         out.breaks.append(
             Break(event.position, "ledger", f"ledger event {event.id} ({event.kind}) {problem}")
         )
+    unchecked: list[str] = []
     for table, rows in taken.cells.items():
-        _compare(table, dict(rows), replayed, out.breaks)
-    out.gaps, out.participants = _ledger_state(replayed)
+        unchecked += _compare(table, dict(rows), replayed, out.breaks, out.broken_from is None)
+    if out.broken_from is None:
+        out.gaps, out.participants = _ledger_state(replayed)
+        out.session_starts = {
+            row_id: None if event.kind in ledger.ADOPTIONS else (event.position, event.id)
+            for (table, row_id), event in replayed.created.items()
+            if table == "sessions"
+        }
+    else:
+        # the rows as found, unchecked: a broken ledger is no evidence for or against them
+        out.gaps, out.participants = _found_state(taken.cells)
+        said = f"{', '.join(unchecked)} cannot" if unchecked else "no row differs, but none can"
+        out.notes.append(
+            f"the ledger is broken from event {out.broken_from}: {said} be checked against it "
+            "(the sequence and gap checks take the rows as found; the frames' sessions are not "
+            "checked)"
+        )
     if replayed.adopted:
         first = events[0]
         nouns = {"sessions": "session(s)", "gaps": "gap(s)"}
         adopted = " and ".join(f"{n} {nouns[table]}" for table, n in replayed.adopted.items())
         out.notes.append(
-            f"ledger starts at event {first.id}, at position {first.position}: the upgrade to "
-            f"revision 0005 adopted {adopted} as it found them (their history before it is not "
-            "evidenced)"
+            f"ledger starts at event {first.id}, at position {replayed.adopted_at}: the upgrade "
+            f"to revision 0005 adopted {adopted} as it found them (their history before it is "
+            "not evidenced)"
         )
     missing = [name for name in APPEND_ONLY if name not in taken.triggers]
     if missing:
@@ -137,6 +161,7 @@ def _chained_events(raw: list[ledger.RawEvent], out: LedgerCheck) -> list[ledger
         )
         if chain_ok and event_id != expected_id:
             chain_ok = False
+            out.broken_from = expected_id
             out.breaks.append(
                 Break(
                     at,
@@ -155,11 +180,14 @@ def _chained_events(raw: list[ledger.RawEvent], out: LedgerCheck) -> list[ledger
                     "altered",
                 )
             )
+            if chain_ok:
+                out.broken_from = event_id
             chain_ok = False
             continue
         if chain_ok:
             if ledger.event_hash(prev, event_id, position, row_id, kind_b, body_b) != stored:
                 chain_ok = False
+                out.broken_from = event_id
                 out.breaks.append(
                     Break(
                         position,
@@ -202,11 +230,20 @@ def _compare(
     found: dict[int, dict[str, object]],
     replayed: ledger.Replayed,
     breaks: list[Break],
-) -> None:
-    """One table's rows against the replay of the ledger: a break per difference."""
+    intact: bool,
+) -> list[str]:
+    """One table's rows against the replay of the ledger: a break per difference. With the
+    ledger broken (not ``intact``: ``replayed`` is the events before the break), a row that
+    differs or that no such event created is no evidence of an edit (a later event may have
+    written it): it is returned (``"gaps row 3"``) as a row that cannot be checked; a row an
+    event before the break created that is gone is still a deleted row."""
+    unchecked = []
     for row_id, cells in found.items():
         expected = replayed.rows.get((table, row_id))
         if expected is None:
+            if not intact:
+                unchecked.append(f"{table} row {row_id}")
+                continue
             breaks.append(
                 Break(
                     None,
@@ -219,22 +256,25 @@ def _compare(
             )
             continue
         for column, (value, event) in expected.items():
-            if not _same(value, cells[column]):
-                breaks.append(
-                    Break(
-                        event.position,
-                        "mismatch",
-                        f"{table} row {row_id}, column {column}: the ledger says {value!r} "
-                        f"(event {event.id}, {event.kind}, at position {event.position}), the "
-                        f"table holds {cells[column]!r}: the row was edited outside the recorder",
-                        table,
-                        row_id,
-                        column,
-                    )
+            if _same(value, cells[column]):
+                continue
+            if not intact:
+                unchecked.append(f"{table} row {row_id}")
+                break
+            breaks.append(
+                Break(
+                    event.position,
+                    "mismatch",
+                    f"{table} row {row_id}, column {column}: the ledger says {value!r} "
+                    f"(event {event.id}, {event.kind}, at position {event.position}), the "
+                    f"table holds {cells[column]!r}: the row was edited outside the recorder",
+                    table,
+                    row_id,
+                    column,
                 )
-    for (of, row_id), expected in replayed.rows.items():
+            )
+    for (of, row_id), created in replayed.created.items():
         if of == table and row_id not in found:
-            created = min((event for _, event in expected.values()), key=lambda e: e.id)
             breaks.append(
                 Break(
                     created.position,
@@ -245,6 +285,7 @@ def _compare(
                     row_id,
                 )
             )
+    return unchecked
 
 
 def _same(expected: object, found: object) -> bool:
@@ -260,6 +301,22 @@ def _ledger_state(replayed: ledger.Replayed) -> tuple[list[Gap], dict[int, str]]
         if table == "sessions" and isinstance(values["participant"], str):
             participants[row_id] = values["participant"]
         elif table == "gaps" and all(isinstance(values[c], t) for c, t in _GAP_TYPES.items()):
+            gaps.append(Gap(row_id, **values))  # type: ignore[arg-type]
+    return gaps, participants
+
+
+def _found_state(
+    cells: dict[str, list[tuple[int, dict[str, object]]]],
+) -> tuple[list[Gap], dict[int, str]]:
+    """The gaps and the sessions' participants as the rows hold them (rows holding what the
+    recorder never writes left out)."""
+    gaps, participants = [], {}
+    for row_id, row in cells["sessions"]:
+        if isinstance(row["participant"], str):
+            participants[row_id] = row["participant"]
+    for row_id, row in cells["gaps"]:
+        values = {c: row[c] for c in ledger.TABLE_COLUMNS["gaps"]}
+        if all(isinstance(values[c], t) for c, t in _GAP_TYPES.items()):
             gaps.append(Gap(row_id, **values))  # type: ignore[arg-type]
     return gaps, participants
 

@@ -33,7 +33,13 @@ Checks, in one pass in position order:
    the value found; so is a row with no event (inserted) and a row an event created that is gone
    (deleted). The sequence and gap checks above take the gaps and the sessions' participants from
    the ledger, not from the rows. A journal upgraded from before the ledger has its rows adopted
-   as the upgrade found them, and the report says where the ledger starts (``notes``).
+   as the upgrade found them, and the report says where the ledger starts (``notes``). Events
+   a recorder never writes (a body outside its kind's columns, an adoption after the first
+   events) are breaks. Once the ledger's chain breaks, the later events accuse nothing: the rows
+   they touch "cannot be checked" (a note), and the sequence and gap checks take the rows as
+   found.
+7. **Sessions of the frames**: every frame's session was created by a ledger event (adopted
+   ones count), and no frame comes before its session's ``session_started`` event.
 
 Duplicated live seqs, malformed frames and steps back of the wall clock (``clock_steps_back``:
 time look-ups assume the clock rises with the position) are counted and reported; they are facts
@@ -122,6 +128,7 @@ def verify(
     owner = _stream_owners(checked.participants)
     malformed = duplicates = replayed = frames = steps_back = 0
     last_wall = 0
+    sessions = _SessionCheck(checked.session_starts)
     try:
         for row in journal.reader.hashed_rows():
             (
@@ -189,6 +196,7 @@ def verify(
                 )
             if not isinstance(wall_ns, int) or not isinstance(flags, int):
                 continue  # an altered row (a break above): nothing more to read in it
+            sessions.see(position, session_id)
             if wall_ns < last_wall:
                 steps_back += 1
             last_wall = wall_ns
@@ -223,6 +231,7 @@ def verify(
             )
         )
 
+    breaks += sessions.breaks()
     head_position, head_hash = journal.reader.head()
     breaks += _outside_the_chain(journal, frames, head_position, anchor, scanned, checked)
     open_gaps = 0
@@ -312,6 +321,54 @@ def _outside_the_chain(
             )
         )
     return breaks
+
+
+class _SessionCheck:
+    """Every frame's session must be one a ledger event created (an adopted one counts), and
+    the frame must not come before the ``session_started`` event: the recorder starts a
+    session (its event at the frames head then) before it journals its first frame."""
+
+    def __init__(self, starts: dict[int, tuple[int, int] | None] | None) -> None:
+        self.starts = starts
+        self.orphans: dict[int, list[int]] = {}
+        """session id → [first position, last position, count] of its frames."""
+        self.early: dict[int, tuple[int, int, int]] = {}
+        """session id → the first frame before its start, and the event's position and id."""
+
+    def see(self, position: int, session_id: int) -> None:
+        if self.starts is None:
+            return
+        if session_id not in self.starts:
+            seen = self.orphans.setdefault(session_id, [position, position, 0])
+            seen[1] = position
+            seen[2] += 1
+            return
+        start = self.starts[session_id]
+        if start is not None and position < start[0] and session_id not in self.early:
+            self.early[session_id] = (position, *start)
+
+    def breaks(self) -> list[Break]:
+        out = [
+            Break(
+                first,
+                "session",
+                f"{count} frame(s) at positions {first}..{last} belong to session "
+                f"{session_id!r}, which no ledger event created: the session and its events "
+                "were removed",
+            )
+            for session_id, (first, last, count) in self.orphans.items()
+        ]
+        out += [
+            Break(
+                position,
+                "session",
+                f"the frame at position {position} belongs to session {session_id!r}, which "
+                f"ledger event {event_id} started only at position {started}: the session's "
+                "events were rewritten",
+            )
+            for session_id, (position, started, event_id) in self.early.items()
+        ]
+        return out
 
 
 def _stream_owners(participants: dict[int, str]) -> Callable[[int, str], str]:

@@ -184,7 +184,11 @@ def test_a_removed_event_is_a_break(path: Path) -> None:
     _sql(path, "DELETE FROM ledger WHERE id = 3", drop_triggers=True)
     report = _verify(path)
     assert "ledger events jump from 2 to 4: events removed" in _only(report, "ledger")[0].message
-    assert ("gaps", 1, "state") in _mismatches(report)
+    # the rows are intact: a broken ledger says they cannot be checked, never that they were edited
+    assert _mismatches(report) == []
+    assert any(
+        "the ledger is broken from event 3: " in n and "gaps row 1," in n for n in report.notes
+    ), report.notes
 
 
 def test_an_emptied_ledger_is_a_break_not_an_old_journal(path: Path) -> None:
@@ -295,3 +299,148 @@ def test_a_recorded_ledger_head_proves_the_ledger_was_not_rewritten(path: Path) 
         report = verify(journal, ledger_anchor=anchor)
     (caught,) = _only(report, "anchor")
     assert f"ledger event {anchor[0]} has hash" in caught.message
+
+
+# ---------------------------------------------------------------------- events no recorder writes
+
+
+@pytest.fixture
+def honest(tmp_path: Path) -> Path:
+    """Session 1 of ``p``: seqs 1..3 and 7..12, the gap 4..6 written off, ended; session 2 of
+    ``p`` with seqs 13, 14, open. Verifies OK."""
+    path = tmp_path / "honest.journal"
+    with open_journal(path) as journal:
+        sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
+        journal.append(_heartbeats(sid, [1, 2, 3, 7, 8, 9, 10, 11, 12]))  # type: ignore[arg-type]
+        gap = journal.open_gap(
+            session_id=sid, channel=Channel.ORDER, run_id=RUN, from_seq=4, to_seq=6,
+            detected_position=4,
+        )  # fmt: skip
+        journal.update_gap(gap, "unrecoverable", reason="run no longer held by the exchange")
+        journal.end_session(sid, "stopped")
+        sid2 = journal.start_session(venue="lx1", capture_point="test", participant="p")
+        journal.append(_heartbeats(sid2, [13, 14]))  # type: ignore[arg-type]
+    assert _verify(path).ok
+    return path
+
+
+def _append_event(path: Path, kind: str, row_id: int, values: dict[str, object], row: str) -> None:
+    """Append a well-chained event (at the frames head) and make its change to the row, as a
+    forger with the sqlite3 shell and this module's hash would."""
+    other = apsw.Connection(str(path))
+    ((last_id, prev),) = other.execute("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1")
+    ((head,),) = other.execute("SELECT max(position) FROM frames")
+    body = ledger.encode(values)  # type: ignore[arg-type]
+    digest = ledger.event_hash(prev, last_id + 1, head, row_id, kind.encode(), body.encode())
+    with other:
+        other.execute(ledger.INSERT_EVENT, (last_id + 1, head, kind, row_id, body, digest))
+        other.execute(row)
+    other.close()
+
+
+def test_an_event_setting_columns_its_kind_never_writes_is_a_break(honest: Path) -> None:
+    before = _verify(honest)
+    ledger_anchor = (before.ledger_events, bytes.fromhex(before.ledger_head_hash))
+    with open_journal(honest, readonly=True) as journal:
+        (ended,) = [e for e in journal.ledger() if e.kind == "session_ended"]
+    _append_event(
+        honest, "session_ended", 1, {**ended.values, "participant": "someone-else"},
+        "UPDATE sessions SET participant = 'someone-else' WHERE id = 1",
+    )  # fmt: skip
+    _append_event(
+        honest, "gap_unrecoverable", 1,
+        {"state": "unrecoverable", "closed_wall_ns": 1, "reason": "x", "detected_position": 1},
+        "UPDATE gaps SET closed_wall_ns = 1, reason = 'x', detected_position = 1 WHERE id = 1",
+    )  # fmt: skip
+    with open_journal(honest, readonly=True) as journal:
+        report = verify(journal, ledger_anchor=ledger_anchor)
+    messages = [b.message for b in _only(report, "ledger")]
+    assert any(
+        "event 6 (session_ended) sets participant, which a session_ended event does not write" in m
+        for m in messages
+    ), messages
+    assert any("event 7 (gap_unrecoverable) sets detected_position" in m for m in messages)
+    # the forged values are not taken as what the rows hold
+    assert ("sessions", 1, "participant") in _mismatches(report)
+
+
+def test_an_adoption_after_the_ledgers_first_events_is_a_break(honest: Path) -> None:
+    """A journal created at revision 0005, never upgraded, given a forged adoption."""
+    other = apsw.Connection(str(honest))
+    (row,) = other.execute("SELECT * FROM sessions WHERE id = 2").fetchall()
+    other.close()
+    ghost = {**dict(zip(SESSION_COLUMNS, row[1:], strict=True)), "participant": "ghost"}
+    marks = ", ".join("NULL" if v is None else repr(v) for v in ghost.values())
+    _append_event(
+        honest, "session_adopted", 3, ghost,
+        f"INSERT INTO sessions (id, {', '.join(ghost)}) VALUES (3, {marks})",
+    )  # fmt: skip
+    report = _verify(honest)
+    (forged,) = _only(report, "ledger")
+    assert "event 6 (session_adopted) is an adoption, which only the upgrade" in forged.message
+    assert report.notes == ()  # no "the upgrade adopted" note for a journal never upgraded
+
+
+# ---------------------------------------------------------------------- frames and their sessions
+
+
+def test_frames_of_a_session_no_event_created_are_a_break(tmp_path: Path) -> None:
+    """The ledger's tail (session 2's events) cut off with the session's row: its frames are
+    still chained, and belong to a session that does not exist."""
+    path = tmp_path / "orphans.journal"
+    with open_journal(path) as journal:
+        for participant in ("p", "r"):
+            sid = journal.start_session(venue="lx1", capture_point="t", participant=participant)
+            journal.append(_heartbeats(sid, [1, 2, 3]))  # type: ignore[arg-type]
+            journal.end_session(sid, "stopped")
+    assert _verify(path).ok
+    _sql(
+        path,
+        "DELETE FROM ledger WHERE row_id = 2 AND kind LIKE 'session_%'",
+        "DELETE FROM sessions WHERE id = 2",
+        drop_triggers=True,
+    )
+    report = _verify(path)
+    (orphans,) = _only(report, "session")
+    assert orphans.position == 4 and "3 frame(s) at positions 4..6 belong to session 2" in (
+        orphans.message
+    )
+
+
+def test_a_frame_before_its_sessions_start_is_a_break(tmp_path: Path) -> None:
+    path = tmp_path / "early.journal"
+    with open_journal(path) as journal:
+        sid = journal.start_session(venue="lx1", capture_point="t", participant="p")
+        journal.append(_heartbeats(sid, [1, 2, 3]))  # type: ignore[arg-type]
+    # session 1's event rewritten (and rechained) as if the session started after its frames
+    other = apsw.Connection(str(path))
+    other.execute("DROP TRIGGER ledger_append_only_update")
+    ((body,),) = other.execute("SELECT body FROM ledger WHERE id = 1")
+    digest = ledger.event_hash(ledger.GENESIS, 1, 2, 1, b"session_started", body.encode())
+    other.execute("UPDATE ledger SET position = 2, hash = ? WHERE id = 1", (digest,))
+    other.close()
+    (early,) = _only(_verify(path), "session")
+    assert early.position == 1 and "started only at position 2" in early.message
+
+
+# ---------------------------------------------------------------------- a broken ledger's blame
+
+
+def test_an_edited_event_blames_neither_the_intact_row_nor_the_frames(honest: Path) -> None:
+    _sql(
+        honest,
+        'UPDATE ledger SET body = replace(body, \'"participant":"p"\', \'"participant":'
+        '"q"\') WHERE id = 1',
+        drop_triggers=True,
+    )
+    report = _verify(honest)
+    assert [b.kind for b in report.breaks] == ["ledger"], report.breaks
+    assert "ledger hash chain broken at event 1" in report.breaks[0].message
+    assert any("the ledger is broken from event 1: sessions row 1," in n for n in report.notes)
+
+
+def test_a_deleted_event_reopens_neither_the_gap_nor_its_seqs(honest: Path) -> None:
+    _sql(honest, "DELETE FROM ledger WHERE id = 3", drop_triggers=True)  # gap 1 written off
+    report = _verify(honest)
+    assert [b.kind for b in report.breaks] == ["ledger"], report.breaks
+    assert report.first_bad_position == 9  # the ledger's event 4, not an intact frame
