@@ -22,7 +22,9 @@ Theory of operation
   seqs are the participant's history in this run from before the session; they are replayed
   into the journal like any gap, and :meth:`GapFiller.is_backfill` tells the service not to
   forward them to bots that never asked.
-* A run change abandons the old run's gaps (``unrecoverable``) and its pending replays.
+* A run change abandons the old run's gaps (``unrecoverable``) and its pending replays; seen on
+  either channel, it also ends the old run's market gaps (``unrecoverable``: a snapshot of the
+  next run resyncs nothing of the old one, so none fills them) and drops their snapshots.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from recorder.venues.lx import lx1_pb2 as pb
 _parse = pb.Envelope.FromString
 _REJECT_MIN = 10
 """Status codes from here up are rejections (docs/protocol.md §4)."""
+_RUN_CHANGED = "the exchange run changed"
 
 Item = tuple[FrameRecord, tuple[bytes, ...]]
 """What the order sequencer holds: a frame and where it goes (decided on arrival)."""
@@ -261,7 +264,10 @@ class GapFiller:
         elif kind == "BookStateSnapshot" and pending.purpose is Purpose.SNAPSHOT:
             del self.pending[mid]
             for entry in self._ledger.values():
-                entry.waiting.discard(mid)
+                if mid in entry.waiting:
+                    entry.waiting.discard(mid)
+                    if record.run_id != entry.run_id:  # another run's book resyncs nothing
+                        entry.lost = entry.lost or _RUN_CHANGED
         self._settle()
 
     def _failed(self, mid: str, pending: _Pending, reason: str) -> None:
@@ -318,13 +324,33 @@ class GapFiller:
             elif isinstance(effect, ResyncBook):
                 self._resync(now_ns)
             elif isinstance(effect, GapClosed) and channel is Channel.ORDER:
-                self._order_gap_closed(effect, "the exchange run changed")
-            elif isinstance(effect, RunChanged) and channel is Channel.ORDER:
-                for mid, pending in list(self.pending.items()):
-                    asked = pending.body
-                    if isinstance(asked, pb.MessageReplay) and asked.run_id == effect.old_run_id:
-                        del self.pending[mid]
+                self._order_gap_closed(effect, _RUN_CHANGED)
+            elif isinstance(effect, RunChanged):
+                if channel is Channel.ORDER:
+                    for mid, pending in list(self.pending.items()):
+                        asked = pending.body
+                        if (
+                            isinstance(asked, pb.MessageReplay)
+                            and asked.run_id == effect.old_run_id
+                        ):
+                            del self.pending[mid]
+                self._retire_market(effect.old_run_id)
         self._settle()
+
+    def _retire_market(self, run_id: str) -> None:
+        """The run ``run_id`` ended (seen on either channel): its books can no longer be
+        resynced, so its open market gaps are unrecoverable, and the snapshots they wait for
+        (which would come from the next run) are no longer awaited."""
+        dropped: set[str] = set()
+        for entry in self._ledger.values():
+            if entry.channel is Channel.MARKET and entry.run_id == run_id:
+                entry.lost = entry.lost or _RUN_CHANGED
+                entry.requested = True
+                dropped |= entry.waiting
+                entry.waiting = set()
+        still = {mid for e in self._ledger.values() for mid in e.waiting}
+        for mid in dropped - still:
+            self.pending.pop(mid, None)
 
     def _mark_requested(self, effect: RequestReplay) -> None:
         for key, entry in self._ledger.items():

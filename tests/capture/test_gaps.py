@@ -237,3 +237,36 @@ def test_a_replay_of_a_later_gap_does_not_write_off_an_earlier_one(
     assert {e.seq for e in got if e.is_replay} >= set(lost), "a dropped seq never reached the bot"
     gaps = [g for g in stack.journal.gaps() if g.channel == "order"]
     assert [(g.from_seq, g.to_seq, g.state) for g in gaps] == [(s, s, "filled") for s in lost]
+
+
+def test_a_market_gap_of_a_replaced_run_is_not_filled_by_the_next_runs_snapshots(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # A market gap whose GetBookState requests are all lost; the exchange restarts before they
+    # are retried. The retries (replay_timeout_ms later) were answered with the new run's
+    # books, and the old run's gap was recorded "filled".
+    stack = make_stack()
+    bot = stack.bot()
+    bot.ping()
+    stack.status_when(lambda s: s.market > 0 and s.open_gaps == 0 and s.pending_requests == 0)
+    sim = stack.sim
+    old_run = sim.run_id
+
+    def arm() -> int:
+        sim.faults.drop_market(1)  # a market gap ...
+        sim.faults.drop_requests(stack.who, 3)  # ... whose 3 GetBookState are lost
+        return int(sim.exchange.market_seq)
+
+    armed_at = sim.call(arm)
+    wait_until(
+        lambda: sum(e.kind is FaultKind.DROP_REQUESTS for e in sim.fault_events()) == 3 or None
+    )
+    sim.restart()  # the run ends before any snapshot of it came
+    stack.status_when(lambda s: s.open_gaps == 0 and s.pending_requests == 0)
+    stack.stop()
+    (gap,) = [
+        g
+        for g in stack.journal.gaps()
+        if g.channel == "market" and g.run_id == old_run and g.from_seq == armed_at + 1
+    ]
+    assert (gap.state, gap.reason) == ("unrecoverable", "the exchange run changed")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from recorder.capture import GapFiller, OpenGap, SendRequest, UpdateGap
 from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.venues.lx import lx1_pb2 as pb
@@ -11,17 +13,31 @@ from recorder.venues.lx import lx1_pb2 as pb
 RUN = "ab" * 16
 
 
-def frame(seq: int, *, mid: str = "", replay: bool = False, body: object = None) -> FrameRecord:
-    envelope = pb.Envelope(mid=mid, seq=seq, run_id=RUN, mversion="1.0", is_replay=replay)
+NEW_RUN = "cd" * 16
+_FIELDS = {
+    pb.ReplayDone: "replay_done",
+    pb.Status: "status",
+    pb.BookStateSnapshot: "book_state_snapshot",
+}
+
+
+def frame(
+    seq: int,
+    *,
+    mid: str = "",
+    replay: bool = False,
+    body: object = None,
+    run: str = RUN,
+    channel: Channel = Channel.ORDER,
+) -> FrameRecord:
+    envelope = pb.Envelope(mid=mid, seq=seq, run_id=run, mversion="1.0", is_replay=replay)
     if body is None:
         envelope.heartbeat.beat = seq
         kind = "Heartbeat"
     else:
-        getattr(envelope, {pb.ReplayDone: "replay_done", pb.Status: "status"}[type(body)]).CopyFrom(
-            body
-        )  # type: ignore[index]
+        getattr(envelope, _FIELDS[type(body)]).CopyFrom(body)
         kind = type(body).__name__
-    return FrameRecord(1, Channel.ORDER, Direction.IN, 0, 0, RUN, seq, mid, kind, replay, 0,
+    return FrameRecord(1, channel, Direction.IN, 0, 0, run, seq, mid, kind, replay, 0,
                        envelope.SerializeToString())  # fmt: skip
 
 
@@ -127,3 +143,54 @@ def test_an_incomplete_replay_writes_off_what_its_part_did_not_bring() -> None:
     assert (rest.body.from_seq, rest.body.to_seq) == (6, 9)
     assert [item[0].seq for item in out.deliver] == [4, 5]
     assert g.order.open_gaps[0].from_seq == 6
+
+
+def _market_gap() -> tuple[GapFiller, list[str]]:
+    """A market gap (ledger key 1) in RUN, its GetBookState for two contracts sent."""
+    g = filler()
+    g.contracts |= {1, 2}
+    g.on_market(frame(1, channel=Channel.MARKET), 1, 0)
+    out = g.on_market(frame(3, channel=Channel.MARKET), 2, 0)
+    snapshots = [a.mid for a in _replays(out) if isinstance(a.body, pb.GetBookState)]
+    assert len(snapshots) == 2 and set(snapshots) <= set(g.pending)
+    return g, snapshots
+
+
+def _ledger(out: object) -> list[tuple[int, str, str]]:
+    actions = getattr(out, "actions", ())
+    return [(a.key, a.state, a.reason) for a in actions if isinstance(a, UpdateGap)]
+
+
+@pytest.mark.parametrize("channel", [Channel.ORDER, Channel.MARKET])
+def test_a_run_change_makes_the_old_runs_market_gap_unrecoverable(channel: Channel) -> None:
+    # The run ends before its snapshots come: what would come now is the next run's books.
+    g, snapshots = _market_gap()
+    if channel is Channel.ORDER:
+        g.on_order((frame(1), ()), 3, 0)
+        out = g.on_order((frame(1, run=NEW_RUN), ()), 4, 0)
+    else:
+        out = g.on_market(frame(1, run=NEW_RUN, channel=Channel.MARKET), 3, 0)
+    assert _ledger(out) == [(1, "unrecoverable", "the exchange run changed")]
+    assert not set(snapshots) & set(g.pending)  # not asked again (tick) any more
+    assert g.open_gaps == 0
+
+
+def test_a_snapshot_of_another_run_fills_no_market_gap() -> None:
+    # The order channel's first frame is the next run's snapshot (no run change seen yet).
+    g, snapshots = _market_gap()
+    outs = [
+        g.on_order((frame(i + 1, mid=mid, body=pb.BookStateSnapshot(), run=NEW_RUN), ()), 3, 0)
+        for i, mid in enumerate(snapshots)
+    ]
+    assert [row for out in outs for row in _ledger(out)] == [
+        (1, "unrecoverable", "the exchange run changed")
+    ]
+
+
+def test_a_snapshot_of_the_gaps_run_fills_it() -> None:
+    g, snapshots = _market_gap()
+    outs = [
+        g.on_order((frame(i + 1, mid=mid, body=pb.BookStateSnapshot()), ()), 3, 0)
+        for i, mid in enumerate(snapshots)
+    ]
+    assert [row[:2] for out in outs for row in _ledger(out)] == [(1, "filled")]
