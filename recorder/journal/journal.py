@@ -351,7 +351,7 @@ class Journal:
                 self._writer_conn.close()
             self._conn.close()
             if self._lock is not None:
-                _release(self._lock)
+                release_writer_lock(self._lock)
             guard.release(self.path, "apsw")
 
     def __enter__(self) -> Journal:
@@ -404,7 +404,7 @@ def open_journal(
         if readonly:
             _merge_orphan_spool(path, busy_timeout_ms)
             return Journal(path, conn, None, None)
-        lock = _writer_lock(path, wait_s=MERGE_WAIT_S)
+        lock = writer_lock(path, wait_s=MERGE_WAIT_S)
         writer_conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
         writer_conn.execute("PRAGMA journal_mode=WAL")
         head_position, head_hash = _merge_spool(path, writer_conn)
@@ -438,7 +438,7 @@ def open_journal(
         if conn is not None:
             conn.close()
         if lock is not None:
-            _release(lock)
+            release_writer_lock(lock)
         guard.release(path, "apsw")
         raise
 
@@ -498,7 +498,7 @@ def _merge_orphan_spool(path: Path, busy_timeout_ms: int) -> None:
     except FileNotFoundError:
         return
     try:
-        lock = _writer_lock(path, role="merge")
+        lock = writer_lock(path, role="merge")
     except JournalAccessError as exc:
         if "already being written" not in str(exc):
             log.warning(
@@ -517,7 +517,7 @@ def _merge_orphan_spool(path: Path, busy_timeout_ms: int) -> None:
     except (JournalAccessError, JournalFullError) as exc:
         log.warning("journal %s: %s", path, exc)
     finally:
-        _release(lock)
+        release_writer_lock(lock)
 
 
 def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> apsw.Connection:
@@ -555,7 +555,7 @@ writer's spool (milliseconds, most often). A live writer's lock refuses the open
 LockRole = Literal["writer", "merge"]
 
 
-def _writer_lock(path: Path, wait_s: float = 0.0, role: LockRole = "writer") -> IO[bytes]:
+def writer_lock(path: Path, wait_s: float = 0.0, role: LockRole = "writer") -> IO[bytes]:
     """The journal's writer lock (``<journal>-writer.lock``), held while the handle is open.
 
     Its holder writes ``role pid`` into the file, so that an open that finds the lock taken can
@@ -591,7 +591,7 @@ def _writer_lock(path: Path, wait_s: float = 0.0, role: LockRole = "writer") -> 
         return handle
 
 
-def _release(lock: IO[bytes]) -> None:
+def release_writer_lock(lock: IO[bytes]) -> None:
     """Let the writer lock go, its holder's line cleared first (a line outlives only a holder
     that died, and names a pid that is gone)."""
     with contextlib.suppress(OSError):

@@ -74,13 +74,10 @@ def current_revision(path: Path) -> str | None:
 def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
     """Bring ``path`` to ``revision`` (creating the file if needed) and return what changed.
 
-    A journal a newer recorder stamped is refused like :func:`refuse_if_old` refuses it.
+    A journal a newer recorder stamped is refused like :func:`refuse_if_old` refuses it; so is
+    a journal a live writer holds (:class:`JournalAccessError`): the migration holds the
+    journal's writer lock.
     """
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
     path = Path(path)
     if path.parent and not path.parent.exists():
         try:
@@ -89,6 +86,34 @@ def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
             raise JournalAccessError(
                 f"cannot create the journal's directory {path.parent}: {exc.strerror}"
             ) from exc
+    # The journal's writer lock, for the migration's length: a live writer (of this recorder or
+    # an older one) would go on writing the old schema's way under the new one (sessions
+    # changed without their ledger events); its lock refuses the upgrade at once, as it refuses
+    # a second writer. A reader merging a dead writer's spool is waited for, briefly.
+    from recorder.journal.journal import MERGE_WAIT_S, release_writer_lock, writer_lock
+
+    with guard.holding(path, "sqlite3"):  # apsw holding it in this process is rule 5's refusal
+        try:
+            lock = writer_lock(path, wait_s=MERGE_WAIT_S)
+        except JournalAccessError as exc:
+            if "already being written" not in str(exc):
+                raise  # the directory is not writable: its own message
+            raise JournalAccessError(
+                f"cannot upgrade journal {path} while a writer holds it ({exc}); stop the "
+                "process writing it, then run the upgrade again"
+            ) from exc
+        try:
+            return _upgrade(path, revision)
+        finally:
+            release_writer_lock(lock)
+
+
+def _upgrade(path: Path, revision: str) -> UpgradeResult:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
     before = current_revision(path)
     if before is not None and before not in KNOWN_REVISIONS:
         # Alembic would only say "Can't locate revision": no migration here can read it.

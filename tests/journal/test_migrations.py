@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from recorder.errors import JournalSchemaError, SQLiteLibraryConflict
+from recorder.errors import JournalAccessError, JournalSchemaError, SQLiteLibraryConflict
 from recorder.journal import open_journal
 from recorder.journal.chain import GENESIS, row_hash
 from recorder.journal.migrate import current_revision, head_revision, migrations_dir, upgrade
@@ -153,6 +153,40 @@ def test_downgrade_drops_the_ledger_and_the_next_upgrade_adopts_again(tmp_path: 
         report = verify(j)
         assert report.ok and "adopted 1 session(s)" in report.notes[0]
         assert [e.kind for e in j.ledger()] == ["session_adopted"]
+
+
+_OLD_WRITER = """
+import fcntl, os, sys
+lock = open(sys.argv[1] + "-writer.lock", "ab")
+fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(lock.fileno(), f"writer {os.getpid()}\\n".encode())
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+"""A live writer of an older recorder, as far as its writer lock goes (the same lock file and
+line since before revision 0005)."""
+
+
+def test_an_upgrade_is_refused_while_a_live_writer_holds_the_journal(tmp_path: Path) -> None:
+    """A 0004 writer upgraded under would go on changing sessions without ledger events, and
+    verify would then accuse the rows of being edited."""
+    path = tmp_path / "live.journal"
+    _journal_at(path, "0004", 5)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _OLD_WRITER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        with pytest.raises(JournalAccessError, match=f"process {writer.pid}") as info:
+            upgrade(path)
+        assert "cannot upgrade journal" in str(info.value)
+        assert current_revision(path) == "0004"  # nothing migrated
+    finally:
+        writer.communicate("\n", timeout=10)
+    assert upgrade(path).after == SCHEMA_REVISION  # the writer gone, the upgrade goes ahead
 
 
 def test_unknown_newer_revision_is_refused(tmp_path: Path) -> None:
