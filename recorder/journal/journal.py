@@ -498,7 +498,9 @@ def _merge_orphan_spool(path: Path, busy_timeout_ms: int) -> None:
     except FileNotFoundError:
         return
     try:
-        lock = writer_lock(path, role="merge")
+        # A lock whose named writer is gone is a merge, or a dead writer's committer process
+        # committing what it got before it exits (milliseconds): waited for, then merged.
+        lock = writer_lock(path, wait_s=MERGE_WAIT_S, role="merge")
     except JournalAccessError as exc:
         if "already being written" not in str(exc):
             log.warning(
@@ -549,8 +551,9 @@ def _revision(conn: apsw.Connection, path: Path) -> str | None:
 
 
 MERGE_WAIT_S = 1.0
-"""How long a writer's open waits for the writer lock while a reader holds it to merge a dead
-writer's spool (milliseconds, most often). A live writer's lock refuses the open at once."""
+"""How long an open waits for the writer lock while a reader holds it to merge a dead writer's
+spool, or a dead writer's committer process finishes its last commit (milliseconds, most
+often). A live writer's lock refuses the open at once."""
 
 LockRole = Literal["writer", "merge"]
 
