@@ -11,10 +11,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recorder.errors import JournalAccessError, JournalSchemaError, NotAJournalError
 from recorder.journal import guard
 from recorder.journal.layout import SCHEMA_REVISION
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -71,6 +75,18 @@ def current_revision(path: Path) -> str | None:
             conn.close()
 
 
+def alembic_config(connection: object) -> AlembicConfig:
+    """The Alembic configuration of the journal's migrations, run on ``connection`` (a
+    SQLAlchemy connection to the journal; for the upgrade below, and for tools and tests that
+    run another Alembic command)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = connection
+    return config
+
+
 def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
     """Bring ``path`` to ``revision`` (creating the file if needed) and return what changed.
 
@@ -110,7 +126,6 @@ def upgrade(path: Path, revision: str = "head") -> UpgradeResult:
 
 def _upgrade(path: Path, revision: str) -> UpgradeResult:
     from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
@@ -122,10 +137,7 @@ def _upgrade(path: Path, revision: str) -> UpgradeResult:
         engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
         try:
             with engine.begin() as connection:
-                config = Config()
-                config.set_main_option("script_location", str(migrations_dir()))
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
+                command.upgrade(alembic_config(connection), revision)
         except Exception as exc:
             raise _translate(exc, path) from exc
         finally:

@@ -15,7 +15,7 @@ import apsw
 import pytest
 from sqlalchemy import Table
 
-from recorder.core.frames import Channel, Direction
+from recorder.core.frames import Channel, FrameRecord
 from recorder.journal import ledger, open_journal
 from recorder.journal.journal import Committer
 from recorder.journal.layout import GAP_COLUMNS, SESSION_COLUMNS
@@ -23,26 +23,13 @@ from recorder.journal.ledger import DEFAULTS, EVENT_KINDS, TABLE_COLUMNS
 from recorder.journal.schema import gaps, sessions
 from recorder.journal.verify import Break, VerifyReport, verify
 from recorder.journal.writer import Durability
-from recorder.venues.lx import lx1_pb2 as pb
-from recorder.venues.lx.codec import encode, make_envelope
-from recorder.venues.lx.records import to_record
-from recorder.venues.lx.samples import sample_records
+from recorder.venues.lx.samples import heartbeat_records, sample_records
 
 RUN = "a" * 32
 
 
-def _heartbeats(sid: int, seqs: list[int]) -> list[object]:
-    return [
-        to_record(
-            encode(make_envelope(pb.Heartbeat(interval_ms=1000, beat=s), seq=s, run_id=RUN)),
-            session_id=sid,
-            channel=Channel.ORDER,
-            direction=Direction.IN,
-            wall_ns=s,
-            mono_ns=s,
-        )
-        for s in seqs
-    ]
+def _heartbeats(sid: int, seqs: list[int]) -> list[FrameRecord]:
+    return heartbeat_records(sid, seqs, run_id=RUN)
 
 
 @pytest.fixture
@@ -53,7 +40,7 @@ def path(tmp_path: Path) -> Path:
     path = tmp_path / "ledger.journal"
     with open_journal(path) as journal:
         sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
-        journal.append(_heartbeats(sid, [1, 2, 3, 7, 8, 9, 12]))  # type: ignore[arg-type]
+        journal.append(_heartbeats(sid, [1, 2, 3, 7, 8, 9, 12]))
         gap = journal.open_gap(
             session_id=sid, channel=Channel.ORDER, run_id=RUN, from_seq=4, to_seq=6,
             detected_position=4,
@@ -311,7 +298,7 @@ def honest(tmp_path: Path) -> Path:
     path = tmp_path / "honest.journal"
     with open_journal(path) as journal:
         sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
-        journal.append(_heartbeats(sid, [1, 2, 3, 7, 8, 9, 10, 11, 12]))  # type: ignore[arg-type]
+        journal.append(_heartbeats(sid, [1, 2, 3, 7, 8, 9, 10, 11, 12]))
         gap = journal.open_gap(
             session_id=sid, channel=Channel.ORDER, run_id=RUN, from_seq=4, to_seq=6,
             detected_position=4,
@@ -319,7 +306,7 @@ def honest(tmp_path: Path) -> Path:
         journal.update_gap(gap, "unrecoverable", reason="run no longer held by the exchange")
         journal.end_session(sid, "stopped")
         sid2 = journal.start_session(venue="lx1", capture_point="test", participant="p")
-        journal.append(_heartbeats(sid2, [13, 14]))  # type: ignore[arg-type]
+        journal.append(_heartbeats(sid2, [13, 14]))
     assert _verify(path).ok
     return path
 
@@ -330,7 +317,7 @@ def _append_event(path: Path, kind: str, row_id: int, values: dict[str, object],
     other = apsw.Connection(str(path))
     ((last_id, prev),) = other.execute("SELECT id, hash FROM ledger ORDER BY id DESC LIMIT 1")
     ((head,),) = other.execute("SELECT max(position) FROM frames")
-    body = ledger.encode(values)  # type: ignore[arg-type]
+    body = ledger.encode(values)
     digest = ledger.event_hash(prev, last_id + 1, head, row_id, kind.encode(), body.encode())
     with other:
         other.execute(ledger.INSERT_EVENT, (last_id + 1, head, kind, row_id, body, digest))
@@ -391,7 +378,7 @@ def test_frames_of_a_session_no_event_created_are_a_break(tmp_path: Path) -> Non
     with open_journal(path) as journal:
         for participant in ("p", "r"):
             sid = journal.start_session(venue="lx1", capture_point="t", participant=participant)
-            journal.append(_heartbeats(sid, [1, 2, 3]))  # type: ignore[arg-type]
+            journal.append(_heartbeats(sid, [1, 2, 3]))
             journal.end_session(sid, "stopped")
     assert _verify(path).ok
     _sql(
@@ -411,7 +398,7 @@ def test_a_frame_before_its_sessions_start_is_a_break(tmp_path: Path) -> None:
     path = tmp_path / "early.journal"
     with open_journal(path) as journal:
         sid = journal.start_session(venue="lx1", capture_point="t", participant="p")
-        journal.append(_heartbeats(sid, [1, 2, 3]))  # type: ignore[arg-type]
+        journal.append(_heartbeats(sid, [1, 2, 3]))
     # session 1's event rewritten (and rechained) as if the session started after its frames
     other = apsw.Connection(str(path))
     other.execute("DROP TRIGGER ledger_append_only_update")

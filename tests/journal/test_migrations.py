@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from recorder.errors import JournalAccessError, JournalSchemaError, SQLiteLibraryConflict
-from recorder.journal import open_journal
+from recorder.journal import migrate, open_journal
 from recorder.journal.chain import GENESIS, row_hash
-from recorder.journal.migrate import current_revision, head_revision, migrations_dir, upgrade
+from recorder.journal.migrate import current_revision, head_revision, upgrade
 from recorder.journal.schema import SCHEMA_REVISION
 from recorder.journal.verify import verify
 from recorder.venues.lx.samples import sample_records
@@ -138,10 +137,7 @@ def test_downgrade_drops_the_ledger_and_the_next_upgrade_adopts_again(tmp_path: 
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(migrations_dir()))
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0004")
+            command.downgrade(migrate.alembic_config(connection), "0004")
     finally:
         engine.dispose()
     conn = sqlite3.connect(path)

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from recorder.core.frames import Channel, Direction
+from recorder.core.frames import Channel
 from recorder.journal import Journal
 from recorder.journal.verify import verify
-from recorder.venues.lx import lx1_pb2 as pb
-from recorder.venues.lx.codec import encode, make_envelope
-from recorder.venues.lx.records import to_record
+from recorder.venues.lx.samples import heartbeat_records
 
 RUN = "a" * 32
 
 
 def _heartbeats(journal: Journal, sid: int, seqs: list[int], *, replay: bool = False) -> None:
-    records = [
-        to_record(
-            encode(
-                make_envelope(
-                    pb.Heartbeat(interval_ms=1000, beat=s), seq=s, run_id=RUN, is_replay=replay
-                )
-            ),
-            session_id=sid,
-            channel=Channel.ORDER,
-            direction=Direction.IN,
-            wall_ns=s,
-            mono_ns=s,
-        )
-        for s in seqs
-    ]
-    journal.append(records)
+    journal.append(heartbeat_records(sid, seqs, run_id=RUN, is_replay=replay))
 
 
 def test_continuous_stream_verifies(journal: Journal) -> None:

@@ -113,3 +113,28 @@ def sample_records(
             )
         )
     return records[:n]
+
+
+def heartbeat_records(
+    session_id: int, seqs: list[int], *, run_id: str, is_replay: bool = False
+) -> list[FrameRecord]:
+    """Inbound order-channel heartbeats with the given seqs (both clocks set to the seq): the
+    smallest stream whose gaps and replays the journal's checks can be tried on."""
+    return [
+        to_record(
+            encode(
+                make_envelope(
+                    pb.Heartbeat(interval_ms=1000, beat=s),
+                    seq=s,
+                    run_id=run_id,
+                    is_replay=is_replay,
+                )
+            ),
+            session_id=session_id,
+            channel=Channel.ORDER,
+            direction=Direction.IN,
+            wall_ns=s,
+            mono_ns=s,
+        )
+        for s in seqs
+    ]
