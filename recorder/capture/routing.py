@@ -25,7 +25,11 @@ Theory of operation (docs/protocol.md, Decisions, "Capture service")
 * A frame without a mid is broadcast to every known bot (heartbeats, and so run changes), except
   an empty-mid ``Status`` (the exchange's ``REJECT_MALFORMED``), which goes to the oldest bot
   whose frame the exchange answers with an empty mid (bytes that are not an envelope, a
-  multi-part message, a bad mid), or to every bot if none. A frame flagged ``MALFORMED`` that
+  multi-part message, a bad mid), or to every bot if none. Which bot that is, is decided when
+  the reject is delivered (:class:`GarbageReply`, :meth:`Routes.garbage_sender`), in seq order:
+  the exchange answers garbage in the order it came, whether the reject comes live, held behind
+  a gap, or replayed into one; a duplicate, never delivered, takes nobody's turn. A frame flagged
+  ``MALFORMED`` that
   the exchange still answers under its mid (an envelope without a body, a seq out of range: a
   version-1 envelope with a valid mid; a major version other than 1 with any mid but an empty
   one, answered ``REJECT_VERSION``) is learned under that mid like any request.
@@ -56,6 +60,14 @@ _MID = re.compile(r"[0-9a-f]{32}").fullmatch
 _CROSS_KINDS = frozenset({"CancelOrder", "CancelReplace", "CancelAll", "Batch"})
 _parse = pb.Envelope.FromString
 _NOWHERE: tuple[bytes, ...] = ()
+
+
+class GarbageReply(tuple[bytes, ...]):
+    """The targets of an empty-mid ``Status``: to be decided when it is delivered, by
+    :meth:`Routes.garbage_sender` (see the module docstring). Its items are the bots that already
+    have it (the bot whose own ``MessageReplay`` brought it)."""
+
+    __slots__ = ()
 
 
 class Routes:
@@ -174,15 +186,28 @@ class Routes:
             return (owner,)
         return self.by_mid(record)
 
-    def by_mid(self, record: FrameRecord) -> tuple[bytes, ...]:
+    def by_mid(self, record: FrameRecord, has_it: bytes | None = None) -> tuple[bytes, ...]:
         """Where an inbound frame goes by its mid alone (what :meth:`targets` decides for a frame
-        that answers no bot's replay). Learns nothing, but an empty-mid ``Status`` takes its
-        garbage sender off the queue."""
+        that answers no bot's replay), but ``has_it``, the bot that got it already (its own
+        replay brought it). Learns nothing."""
+        targets = self._by_mid(record)
+        if has_it is None:
+            return targets
+        if type(targets) is GarbageReply:
+            return GarbageReply((*targets, has_it))
+        return tuple(rid for rid in targets if rid != has_it)
+
+    def garbage_sender(self, has_it: GarbageReply) -> tuple[bytes, ...]:
+        """Who the empty-mid ``Status`` delivered now is for (its :class:`GarbageReply` was
+        ``has_it``): the oldest bot still waiting for one (taken off the queue), or every bot if
+        none is or that bot has gone; but those who have it."""
+        targets = self._live(self._bad.popleft()) if self._bad else tuple(self._peers)
+        return tuple(rid for rid in targets if rid not in has_it) if has_it else targets
+
+    def _by_mid(self, record: FrameRecord) -> tuple[bytes, ...]:
         mid = record.mid
         if not mid:
-            if record.kind == "Status" and not record.is_replay and self._bad:
-                return self._live(self._bad.popleft())
-            return tuple(self._peers)
+            return GarbageReply() if record.kind == "Status" else tuple(self._peers)
         owner = self._owners.get(mid)
         if owner is None:
             return tuple(self._peers)

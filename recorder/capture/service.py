@@ -46,7 +46,7 @@ from zmq.utils.monitor import recv_monitor_message
 from recorder.capture.intake import BURST, Parts, drain, drain_router, joined, record_of, unusual
 from recorder.capture.logs import event
 from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes, SendRequest
-from recorder.capture.routing import Routes
+from recorder.capture.routing import GarbageReply, Routes
 from recorder.capture.sockets import AllowList, CaptureEndpoints, Peers, Upstream
 from recorder.capture.status import CaptureStatus, answer
 from recorder.core.frames import Channel, Direction, FrameRecord
@@ -444,18 +444,16 @@ class CaptureService:
                 replayer = routes.replayer
                 if replayer is not None:  # a bot's own MessageReplay: that bot gets it now ...
                     self._send_each(record, (replayer,))
-                if gaps.is_backfill(record):
-                    targets = ()
-                elif replayer is None:
-                    targets = routes.by_mid(record)
-                else:  # ... and, should it fill the service's own gap, the others it is for
-                    targets = tuple(rid for rid in routes.by_mid(record) if rid != replayer)
+                # ... and, should it fill the service's own gap, the others it is for
+                targets = () if gaps.is_backfill(record) else routes.by_mid(record, replayer)
             else:
                 targets = targets_of(record)
                 if order_seq.is_fast(record.seq, record.run_id):
                     order_seq.advance()
                     if concerns(record):
                         self._carry_out(gaps.on_in_order(record, time.monotonic_ns()))
+                    if type(targets) is GarbageReply:  # delivered now: its sender's turn
+                        targets = routes.garbage_sender(targets)
                     if len(targets) == 1:  # the common case, inlined: one bot asked
                         rid = targets[0]
                         try:
@@ -533,6 +531,8 @@ class CaptureService:
     def _carry_out(self, outcomes: Outcomes) -> None:
         """Forward released frames and carry out the gap filler's actions (journal first)."""
         for record, targets in outcomes.deliver:
+            if type(targets) is GarbageReply:  # delivered now, in seq order: its sender's turn
+                targets = self.routes.garbage_sender(targets)
             if targets:
                 self._to_bots(record, targets)
         if outcomes.actions:

@@ -270,3 +270,39 @@ def test_a_market_gap_of_a_replaced_run_is_not_filled_by_the_next_runs_snapshots
         if g.channel == "market" and g.run_id == old_run and g.from_seq == armed_at + 1
     ]
     assert (gap.state, gap.reason) == ("unrecoverable", "the exchange run changed")
+
+
+def _garbage_rejects(envelopes: list[Any]) -> list[tuple[int, bool]]:
+    """The (seq, is_replay) of the empty-mid REJECT_MALFORMED among ``envelopes``."""
+    return [
+        (e.seq, e.is_replay)
+        for e in envelopes
+        if e.mid == "" and e.HasField("status") and e.status.code == pb.REJECT_MALFORMED
+    ]
+
+
+def test_a_replayed_garbage_reject_goes_to_the_bot_whose_garbage_it_answers(
+    make_stack: Callable[..., Stack], second_bot_keys: KeyPair
+) -> None:
+    # An empty-mid REJECT_MALFORMED is routed by the order of the garbage it answers. One that
+    # is lost and replayed into the service's gap answers the older garbage: that bot gets it,
+    # and the reject held behind it goes to the other.
+    stack = make_stack(heartbeat_ms=60_000)
+    a, b = stack.bot(market=False), stack.bot(second_bot_keys, market=False)
+    a.ping()
+    b.ping()
+    stack.sim.drop_ack(stack.who)  # the reject of a's garbage: a gap
+
+    def rejects_sent() -> int | None:
+        sent = stack.sim.call(lambda: stack.sim.exchange.sent(stack.who))
+        found = _garbage_rejects([pb.Envelope.FromString(data) for data in sent])
+        return found[-1][0] if found else None
+
+    a.send_raw(b"\xff\xfe garbage from a")
+    lost = wait_until(rejects_sent)  # the exchange has answered a's garbage (not on the wire)
+    b.send_raw(b"\xff\xfe garbage from b")
+    assert _garbage_rejects(b.ping()) == [(lost + 1, False)]
+    assert _garbage_rejects(a.ping()) == [(lost, True)]
+    stack.stop()
+    gaps = [g for g in stack.journal.gaps() if g.channel == "order"]
+    assert [(g.from_seq, g.to_seq, g.state) for g in gaps] == [(lost, lost, "filled")]

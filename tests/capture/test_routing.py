@@ -14,6 +14,7 @@ from plain_bot import limit
 
 from recorder.capture import SERVICE, Routes
 from recorder.capture.intake import record_of
+from recorder.capture.routing import GarbageReply
 from recorder.capture.status import query_status
 from recorder.core.frames import Channel, Direction, FrameFlag, FrameRecord
 
@@ -64,6 +65,13 @@ def record(
     )
 
 
+def delivered(routes: Routes, record: FrameRecord) -> tuple[bytes, ...]:
+    """Where ``record`` goes when it is delivered at once (an empty-mid ``Status``'s bot is
+    decided then)."""
+    targets = routes.targets(record)
+    return routes.garbage_sender(targets) if isinstance(targets, GarbageReply) else targets
+
+
 def test_routes_table() -> None:
     routes = Routes()
     m1, m2, own = "a" * 32, "b" * 32, "c" * 32
@@ -83,8 +91,9 @@ def test_routes_table() -> None:
     assert routes.targets(record("ActionReport", m2)) == (b"B",)
     assert routes.targets(record("BookStateSnapshot", own)) == ()
     assert routes.targets(record("Heartbeat", "")) == (b"A", b"B")
-    assert routes.targets(record("Status", "")) == (b"B",)  # the bot that sent garbage
-    assert routes.targets(record("Status", "")) == (b"A", b"B")
+    assert routes.targets(record("Status", "")) == GarbageReply()  # decided when delivered
+    assert delivered(routes, record("Status", "")) == (b"B",)  # the bot that sent garbage
+    assert delivered(routes, record("Status", "")) == (b"A", b"B")
     assert routes.targets(record("ActionReport", "d" * 32)) == (b"A", b"B")  # unknown mid
     routes.forget(b"A")
     assert routes.targets(record("Status", m1)) == (b"B",)
@@ -201,7 +210,7 @@ def test_routes_learn_a_malformed_request_under_the_mid_the_exchange_answers_it_
         assert routes.targets(record("Status", mid)) == (b"A",)
     report = envelope(too_far, action_report=pb.ActionReport(entry_id=entry))
     assert routes.targets(inbound(report)) == (b"A", b"B")  # learned as a cancel
-    assert [routes.targets(record("Status", "")) for _ in range(4)] == [
+    assert [delivered(routes, record("Status", "")) for _ in range(4)] == [
         (b"A",), (b"A",), (b"A",), (b"B", b"A"),
     ]  # fmt: skip
 
@@ -229,3 +238,17 @@ def test_replayed_frames_go_to_the_bot_whose_replay_they_answer() -> None:
     routes.forget(b"B")
     assert routes.replayer is None
     assert routes.targets(record("ActionReport", a_order, replay=True)) == (b"A",)
+
+
+def test_an_empty_mid_reject_takes_its_senders_turn_only_when_delivered() -> None:
+    routes = Routes()
+    routes.request(b"A", outbound(b"\xff\xfe from a"))
+    routes.request(b"B", outbound(b"\xff\xfe from b"))
+    held = routes.targets(record("Status", "", seq=3))  # arrived behind a gap: not delivered
+    replayed = routes.by_mid(record("Status", "", seq=2, replay=True), b"B")  # B's own replay
+    assert held == GarbageReply() and replayed == GarbageReply((b"B",))
+    # delivered in seq order: the replayed reject answers the older garbage, a's
+    assert routes.garbage_sender(replayed) == (b"A",)
+    assert routes.garbage_sender(held) == (b"B",)
+    # nobody waits any more: every bot, but the one whose replay brought it
+    assert routes.garbage_sender(GarbageReply((b"B",))) == (b"A",)
