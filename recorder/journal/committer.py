@@ -11,8 +11,10 @@ not help, since ``sqlite3_step`` gives up and takes back the GIL for every row. 
 commits them, and tells the appender how far it got.
 
 * **Parent** (:class:`CommitterProcess`, driven by :class:`~recorder.journal.writer.Appender`):
-  spawns a Python child running :func:`main` when the journal opens and waits for it to be
-  ready; hands over rows as one message of their spool records — the stretch of the spool they
+  spawns a Python child running :func:`main` when the journal opens (``sys.executable``, with
+  the parent's import path ahead of its own, so a ``recorder`` that is not installed for that
+  interpreter — a checkout on ``sys.path`` — is found too) and waits for it to be ready;
+  hands over rows as one message of their spool records — the stretch of the spool they
   fill, copied as it is (canonical bytes, or wire frames whose records the child builds:
   :mod:`recorder.journal.wire`);
   trims its spool only up to the position the child has acknowledged, so the spool always holds
@@ -28,10 +30,11 @@ commits them, and tells the appender how far it got.
 * **Deaths**: a parent killed with ``kill -9`` closes the child's life pipe: the child commits
   what it holds, removes the parent's socket folder and exits; what it never got is in the
   spool, merged by the next open. A child that dies (or fails: ``E | message``) stops the
-  journal loudly at the next append; its rows are in the spool too. When both die at once
-  (``kill -9`` of the process group, the OOM killer) nobody removes the socket folder; its name
-  carries the parent's pid, and the next committer started on the machine removes the folders
-  of parents that are gone (:func:`sweep_folders`).
+  journal loudly at the next append; its rows are in the spool too. So does a child that does
+  not answer a flush or a stop within :data:`ANSWER_TIMEOUT_S` (stopped, hung): it is killed.
+  When both die at once (``kill -9`` of the process group, the OOM killer) nobody removes the
+  socket folder; its name carries the parent's pid, and the next committer started on the
+  machine removes the folders of parents that are gone (:func:`sweep_folders`).
 
 Messages (ZeroMQ ``PAIR`` over ``ipc://`` in a private temporary folder): parent to child
 ``R`` + spool records (``length u32 | crc32 u32 | body`` …, most often a stretch of the spool
@@ -43,6 +46,7 @@ UTF-8 text.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -66,23 +70,53 @@ from recorder.journal.spool import _CHANNELS, _DIRECTIONS, CANON_CRC, CANON_TAG,
 from recorder.journal.wal import WalCheckpointer
 from recorder.journal.wire import WIRE_TAG, Records, unpack
 
-__all__ = ["COMMIT_ROWS", "FOLDER_PREFIX", "CommitterProcess", "main", "sweep_folders"]
+__all__ = [
+    "ANSWER_TIMEOUT_S",
+    "COMMIT_ROWS",
+    "FOLDER_PREFIX",
+    "CommitterProcess",
+    "main",
+    "sweep_folders",
+]
 
 COMMIT_ROWS = 1024
 """The child commits once this many rows wait (or the oldest has waited ``safe_commit_ms``)."""
 READY_TIMEOUT_S = 60.0
 """How long the parent waits for a new child to be ready."""
-_CHILD = (
-    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN);"
-    " signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-    " from recorder.journal.committer import main; sys.exit(main(sys.argv[1:]))"
-)
-"""The child's program. It ignores SIGINT and SIGTERM, which a terminal's Ctrl-C or a service
+ANSWER_TIMEOUT_S = 60.0
+"""How long the parent waits for the child's answer to a flush or a stop (``F``, ``Q``: its commit
+of everything handed over). A child silent for longer (stopped, hung) is given up and killed: the
+journal stops loudly, and every row the child had not committed is still in the spool, merged
+by the next open."""
+_CHILD = """\
+import json, os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+report, sys.path[:0] = int(sys.argv[1]), json.loads(sys.argv[2])
+try:
+    from recorder.journal.committer import main
+except BaseException as exc:
+    os.write(report, f"{type(exc).__name__}: {exc}"[:4000].encode())
+    raise
+os.close(report)
+sys.exit(main(sys.argv[3:]))
+"""
+"""The child's program: ``report import_path`` then :func:`main`'s arguments. It imports
+``recorder`` by the parent's import path (:func:`_import_path`) and writes why it could not to
+the ``report`` pipe. It ignores SIGINT and SIGTERM, which a terminal's Ctrl-C or a service
 manager sends to the whole process group: the parent stops it (``Q``, after its last commit), or
 its death does (the life pipe); SIGKILL still ends it."""
 _ACK = struct.Struct("<q32s")
 FOLDER_PREFIX = "recorder-committer-"
 """A committer's socket folder in the temporary directory: this, the parent's pid, ``-``."""
+
+
+def _import_path() -> list[str]:
+    """The child's ``sys.path`` ahead of its own: the folder this ``recorder`` package was
+    imported from, then this process's ``sys.path``. So the child imports the same recorder (and
+    apsw, pyzmq) as its parent, installed for ``sys.executable`` or not: a checkout put on
+    ``sys.path`` by the bot, a bot started from another folder."""
+    return list(dict.fromkeys([str(Path(__file__).parents[2]), *map(str, sys.path)]))
 
 
 def sweep_folders(tmp: Path | None = None) -> list[Path]:
@@ -129,39 +163,64 @@ class CommitterProcess:
         sock.bind(endpoint)
         life_r, self._life_w = os.pipe()
         forking.private(self._life_w)
+        report_r, report_w = os.pipe()
+        os.set_blocking(report_r, False)  # read once the child exited: a forked copy may hold it
         try:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-c", _CHILD, str(path), endpoint, str(lock_fd), str(life_r),
-                    str(safe_commit_ms), str(busy_timeout_ms),
+                    sys.executable, "-c", _CHILD, str(report_w), json.dumps(_import_path()),
+                    str(path), endpoint, str(lock_fd), str(life_r), str(safe_commit_ms),
+                    str(busy_timeout_ms),
                 ],
-                pass_fds=(lock_fd, life_r),
+                pass_fds=(lock_fd, life_r, report_w),
             )  # fmt: skip
         except OSError as exc:
+            os.close(report_r)
             self._cleanup()
             raise JournalError(
-                f"journal {path}: cannot start its committer process ({exc})"
+                f"journal {path}: cannot start its committer process ({sys.executable!r}: {exc})"
             ) from exc
         finally:
             os.close(life_r)
+            os.close(report_w)
         self._last: tuple[int, bytes] | None = None
         """The last commit the child reported and nobody has taken yet."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        self._given_up = False
+        """The child did not answer within :data:`ANSWER_TIMEOUT_S` and was killed."""
         try:
-            while not sock.poll(100):  # K: ready
-                code = self.process.poll()
-                if code is not None or time.monotonic() > deadline:
-                    raise JournalError(
-                        f"journal {path}: its committer process did not start (exit code "
-                        f"{code}; its error is on stderr)"
-                    )
-            sock.recv()
+            self._wait_ready(report_r)
         except BaseException:  # not started, or interrupted (Ctrl-C) while it started
             if self.process.poll() is None:  # it ignores SIGINT: it would hold the lock
                 self.process.kill()
                 self.process.wait()
             self._cleanup()
             raise
+        finally:
+            os.close(report_r)
+
+    def _wait_ready(self, report: int) -> None:
+        """Wait for the new child's ``K``; raise if it exits (or is silent) first, with its
+        import error when it could not import ``recorder`` (``report``: the pipe it writes it
+        to)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self._sock.poll(100):
+            code = self.process.poll()
+            if code is None and time.monotonic() <= deadline:
+                continue
+            with contextlib.suppress(BlockingIOError):
+                if failure := os.read(report, 4096).decode(errors="replace"):
+                    raise JournalError(
+                        f"journal {self.path}: its committer process could not start: "
+                        f"{sys.executable} could not import recorder ({failure}), with this "
+                        "process's sys.path. Install recorder and its dependencies for that "
+                        "interpreter, or open the journal with committer='inline'"
+                    )
+            state = f"exit code {code}" if code is not None else f"{READY_TIMEOUT_S:g} s passed"
+            raise JournalError(
+                f"journal {self.path}: its committer process ({sys.executable}) did not start "
+                f"({state}; its error is on stderr)"
+            )
+        self._sock.recv()
 
     @property
     def pid(self) -> int:
@@ -186,9 +245,10 @@ class CommitterProcess:
         return self._wait_commit()
 
     def close(self) -> None:
-        """Have the child commit everything handed over and exit (it is killed if it hangs)."""
+        """Have the child commit everything handed over and exit (it is killed if it hangs;
+        one given up on already is not asked)."""
         try:
-            if self.process.poll() is None:
+            if self.process.poll() is None and not self._given_up:
                 self._send(b"Q")
                 self._wait_commit()
         finally:
@@ -218,11 +278,22 @@ class CommitterProcess:
             self.check()
 
     def _wait_commit(self) -> tuple[int, bytes]:
+        """The child's answer to ``F`` or ``Q``, within :data:`ANSWER_TIMEOUT_S` (or it is
+        killed: what it had not committed is in the spool)."""
+        timeout_s = ANSWER_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         while self._last is None:
             if self._sock.poll(100):
                 self._receive()
-            else:
-                self.check()
+                continue
+            self.check()
+            if time.monotonic() > deadline:
+                self._given_up = True
+                self.process.kill()
+                raise JournalError(
+                    f"journal {self.path}: its committer process (pid {self.pid}) did not "
+                    f"answer within {timeout_s:g} s (stopped, or hung?) and was killed"
+                )
         last, self._last = self._last, None
         return last
 

@@ -698,7 +698,11 @@ class Appender:
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Commit what is pending and stop. Idempotent."""
+        """Commit what is pending and stop. Idempotent.
+
+        The committer process, the connection and the spool are closed under the committer role:
+        a thread that took it before a failure stopped the appender (a flush waiting for the
+        child's answer) may still be using them, and ZeroMQ sockets are not thread-safe."""
         with self._cond:
             if self._closed:
                 return
@@ -718,16 +722,34 @@ class Appender:
                 if due:
                     self._drain(sync=committer is not None)
         finally:
-            if committer is not None:
-                try:
-                    committer.close()
-                except JournalError as exc:  # a failure the appender already stopped on
-                    log.warning("journal %s: closing its committer process: %s", self._path, exc)
-            self._checkpointer.close()
-            if self._spool is not None:
-                # Everything spooled is committed unless a commit failed: keep it then.
-                done = self._failure is None and self._committed == self._next - 1
-                self._spool.close(remove=done)
+            with self._role():
+                if committer is not None:
+                    try:
+                        committer.close()
+                    except JournalError as exc:  # a failure the appender already stopped on
+                        log.warning(
+                            "journal %s: closing its committer process: %s", self._path, exc
+                        )
+                self._checkpointer.close()
+                if self._spool is not None:
+                    # Everything spooled is committed unless a commit failed: keep it then.
+                    done = self._failure is None and self._committed == self._next - 1
+                    self._spool.close(remove=done)
+
+    @contextmanager
+    def _role(self) -> Iterator[None]:
+        """Hold the committer role for the block, once the commit under way (another thread's)
+        has let it go."""
+        with self._cond:
+            while self._committing:
+                self._cond.wait()
+            self._committing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._committing = False
+                self._cond.notify_all()
 
     def _check_usable(self) -> None:
         self._check_failure()
