@@ -136,7 +136,7 @@ class Lane:
             return
         self.expected.extend(end.again)
         if end.abandon:
-            self.effects(_ORDER, seqr.abandon(up_to=end.asked[2]).effects)
+            self.effects(_ORDER, end.write_off(seqr).effects)
 
     # ------------------------------------------------------------------ the journal's clock
 

@@ -14,8 +14,9 @@ only carries them out on the context's I/O thread:
   (:class:`RangeReplays`, the decision the replay lane shares);
 * the gap's seqs all arrived → ``filled``; the exchange could not send them (a ``ReplayDone``
   that leaves them missing, ``REJECT_REPLAY_UNAVAILABLE``, a run change) → the sequencer
-  abandons them → ``unrecoverable`` with the reason; a refused replay also starts a
-  reconciliation by ``GetOpenOrders`` (:data:`Trigger.REPLAY_UNAVAILABLE`);
+  abandons them (a replay's range only: another gap's replay may still bring its seqs) →
+  ``unrecoverable`` with the reason; a refused replay also starts a reconciliation by
+  ``GetOpenOrders`` (:data:`Trigger.REPLAY_UNAVAILABLE`);
 * ``ResyncBook`` (market channel, which has no replay) → ``GetBookState`` for every contract
   seen, and the market gap is written off as ``unrecoverable`` (the books are rebuilt from the
   snapshots, not from the missing reports);
@@ -39,6 +40,7 @@ from recorder.core.sequencing import (
     RequestReplay,
     ResyncBook,
     RunChanged,
+    Step,
     StreamSequencer,
 )
 from recorder.venues.lx import lx1_pb2 as pb
@@ -79,9 +81,15 @@ class ReplayEnd:
     again: tuple[Range, ...] = ()
     """Complete, yet these seqs are missing (replayed frames lost on the way): ask again."""
     abandon: bool = False
-    """Give the missing seqs up (the sequencer abandons them up to the range's last seq)."""
+    """Give the asked range's missing seqs up (:meth:`write_off`)."""
     refused: bool = False
     """The exchange no longer holds them (``REJECT_REPLAY_UNAVAILABLE``)."""
+
+    def write_off(self, seqr: StreamSequencer[None]) -> Step[None]:
+        """Abandon the seqs of the asked range that ``seqr`` still misses — only those: a
+        lower gap whose own replay is still to come stays open (its seqs may yet arrive)."""
+        _, from_seq, to_seq = self.asked
+        return seqr.abandon(to_seq, from_seq=from_seq)
 
 
 class RangeReplays:
@@ -302,7 +310,7 @@ class GapBook:
         if end.abandon:
             run_id, from_seq, to_seq = end.asked
             log.warning("seqs %d..%d of run %s could not be replayed", from_seq, to_seq, run_id[:8])
-            self.effects(Channel.ORDER, seq.abandon(up_to=to_seq).effects)
+            self.effects(Channel.ORDER, end.write_off(seq).effects)
             if end.refused:
                 self._queued.clear()
                 self._ctx.reconciler.begin(Trigger.REPLAY_UNAVAILABLE)
