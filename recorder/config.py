@@ -114,6 +114,29 @@ class CaptureConfig:
     """A gap-filling request without its final reply after this long is sent again (3 tries)."""
     status_log_s: float = 10.0
     """Seconds between two status lines in the log (0: never)."""
+    heartbeat_ms: int = 1000
+    """The exchange's heartbeat interval (the ``interval_ms`` its heartbeats announce; the
+    service does not read them, which would cost every frame a parse): set it to the
+    exchange's. Smaller reconnects a healthy but quiet exchange; larger notices a loss later."""
+    heartbeat_factor: int = 3
+    """The exchange is unavailable after ``heartbeat_ms`` x this without a message on a
+    channel: the service reconnects upstream (a new journal session)."""
+    reconnect_backoff_cap_ms: int = 30_000
+    """Still silent after a reconnection: the next one comes ``heartbeat_ms`` x
+    ``heartbeat_factor`` later, doubling each time up to this."""
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat_ms", "heartbeat_factor"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ConfigError(f"[capture] {name} must be a positive integer, not {value}")
+        threshold = self.heartbeat_ms * self.heartbeat_factor
+        if self.reconnect_backoff_cap_ms < threshold:
+            raise ConfigError(
+                f"[capture] reconnect_backoff_cap_ms ({self.reconnect_backoff_cap_ms}) must be at "
+                f"least heartbeat_ms x heartbeat_factor ({threshold} ms), the first reconnection's "
+                "wait; raise it or lower those"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,9 @@ Theory of operation
   seqs are the participant's history in this run from before the session; they are replayed
   into the journal like any gap, and :meth:`GapFiller.is_backfill` tells the service not to
   forward them to bots that never asked.
+* **Reconnection** (:meth:`GapFiller.reconnected`): the service's requests still pending are
+  asked again on the new connection, after a ``GetContracts`` that makes the exchange know it;
+  the sequencers carry on, so the first reply shows a gap across the outage or a run change.
 * A run change abandons the old run's gaps (``unrecoverable``) and its pending replays; seen on
   either channel, it also ends the old run's market gaps (``unrecoverable``: a snapshot of the
   next run resyncs nothing of the old one, so none fills them) and drops their snapshots.
@@ -218,13 +221,27 @@ class GapFiller:
                 continue
             del self.pending[mid]
             if pending.attempts < self._max_attempts:
-                again = self._request(pending.purpose, pending.body, now_ns, pending.attempts + 1)
-                for entry in self._ledger.values():
-                    if mid in entry.waiting:
-                        entry.waiting.discard(mid)
-                        entry.waiting.add(again)
+                self._again(mid, pending, now_ns, pending.attempts + 1)
             else:
                 self._failed(mid, pending, f"no answer after {pending.attempts} tries")
+        return self._flush()
+
+    def reconnected(self, now_ns: int) -> Outcomes:
+        """The service opened a new upstream connection (the old one went silent).
+
+        The exchange knows a connection by its first message: a ``GetContracts`` (unless one is
+        pending), whose reply's seq reveals a gap across the outage — replayed like any — or a
+        run change. The requests still pending were sent on the old connection, which will
+        never carry their replies: each is asked again on the new one under a new mid, its
+        tries unchanged (the connection failed, not the request). A run change, should the
+        first reply show one, then abandons the old run's replays as it always does.
+        """
+        pending = list(self.pending.items())
+        self.pending.clear()
+        if not any(p.purpose is Purpose.CONTRACTS for _, p in pending):
+            self._request(Purpose.CONTRACTS, pb.GetContracts(), now_ns)
+        for mid, again in pending:
+            self._again(mid, again, now_ns, again.attempts)
         return self._flush()
 
     # ------------------------------------------------------------------ replies
@@ -424,6 +441,15 @@ class GapFiller:
                 self._actions.append(UpdateGap(key, "filled", filled))
 
     # ------------------------------------------------------------------ plumbing
+
+    def _again(self, mid: str, pending: _Pending, now_ns: int, attempts: int) -> None:
+        """Ask ``pending`` (no longer pending under ``mid``) again; the gaps waiting for its
+        answer wait for the new mid's."""
+        again = self._request(pending.purpose, pending.body, now_ns, attempts)
+        for entry in self._ledger.values():
+            if mid in entry.waiting:
+                entry.waiting.discard(mid)
+                entry.waiting.add(again)
 
     def _request(self, purpose: Purpose, body: Message, now_ns: int, attempts: int = 1) -> str:
         mid = self._new_mid()

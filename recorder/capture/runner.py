@@ -134,6 +134,9 @@ def run_capture(
                 capture_point=cap.capture_point,
                 replay_timeout_ms=cap.replay_timeout_ms,
                 status_log_s=cap.status_log_s,
+                heartbeat_ms=cap.heartbeat_ms,
+                heartbeat_factor=cap.heartbeat_factor,
+                reconnect_backoff_cap_ms=cap.reconnect_backoff_cap_ms,
             )
             endpoints_ = service.start()
             previous: dict[signal.Signals, Any] = {}

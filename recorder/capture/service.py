@@ -25,6 +25,12 @@ What goes to which bot is :mod:`recorder.capture.routing`'s decision; sequencing
 service's own gap filling (``MessageReplay``, ``GetBookState``, the gap ledger) are
 :mod:`recorder.capture.recovery`'s. Both are pure; this module only moves bytes and carries out
 their actions. docs/protocol.md ("Decisions", "Capture service") states the behaviour bots see.
+
+Upstream loss: the housekeeping tick hands the counts of frames read from the exchange to an
+:class:`~recorder.capture.upstream.UpstreamWatch` (nothing is added to a frame's path); when it
+finds the exchange silent, the loop ends the journal session, replaces its DEALER and SUB with
+new connections, starts a new session and lets the gap filler start over on them
+(:meth:`CaptureService._reconnect`). The bots stay connected throughout.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from recorder.capture.recovery import Action, GapFiller, Item, OpenGap, Outcomes
 from recorder.capture.routing import GarbageReply, Routes
 from recorder.capture.sockets import AllowList, CaptureEndpoints, Peers, Upstream
 from recorder.capture.status import CaptureStatus, answer
+from recorder.capture.upstream import Reconnect, Restored, UpstreamWatch
 from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.errors import CaptureError
 from recorder.journal import Journal
@@ -110,6 +117,9 @@ class CaptureService:
         capture_point: str = "capture",
         replay_timeout_ms: int = 2000,
         status_log_s: float = 10.0,
+        heartbeat_ms: int = 1000,
+        heartbeat_factor: int = 3,
+        reconnect_backoff_cap_ms: int = 30_000,
     ) -> None:
         if keys.private is None or participant.private is None:
             raise CaptureError("the capture service needs its own and the participant's secret key")
@@ -123,6 +133,9 @@ class CaptureService:
         self._status_log_ns = int(status_log_s * 1e9)
         self.routes = Routes()
         self.gaps = GapFiller(lambda: uuid.uuid4().hex, timeout_ns=replay_timeout_ms * 1_000_000)
+        self._heartbeat = (heartbeat_ms, heartbeat_factor, reconnect_backoff_cap_ms)
+        self.liveness = UpstreamWatch(*self._heartbeat, time.monotonic_ns())
+        """Whether the exchange talks (counted from :meth:`start`)."""
         self.session_id = 0
         self.endpoints: CaptureEndpoints | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
@@ -170,11 +183,7 @@ class CaptureService:
                 f"cannot bind the capture service's sockets ({exc}); is another capture service "
                 f"running on {order_bind}, {market_bind} or {status_bind}?"
             ) from exc
-        self._dealer = self._client_socket(zmq.DEALER)
-        self._dealer.connect(self.upstream.order_endpoint)
-        self._sub = self._client_socket(zmq.SUB)
-        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self._sub.connect(self.upstream.market_endpoint)
+        self._connect_upstream()
         self._router_mon = self._router.get_monitor_socket(Peers.EVENTS)
         self._pub_mon = self._pub.get_monitor_socket(Peers.EVENTS)
         self.endpoints = CaptureEndpoints(
@@ -182,14 +191,9 @@ class CaptureService:
             self._pub.getsockopt_string(zmq.LAST_ENDPOINT),
             self._status.getsockopt_string(zmq.LAST_ENDPOINT),
         )
-        self.session_id = self.journal.start_session(
-            venue="lx1",
-            capture_point=self.capture_point,
-            participant=self.participant.public_text,
-            order_endpoint=self.upstream.order_endpoint,
-            market_endpoint=self.upstream.market_endpoint,
-        )
+        self._start_session()
         self._started_ns = time.monotonic_ns()
+        self.liveness = UpstreamWatch(*self._heartbeat, self._started_ns)
         event(
             log, logging.INFO, "capture started", session=self.session_id,
             orders=self.endpoints.order, market=self.endpoints.market,
@@ -199,6 +203,29 @@ class CaptureService:
         )  # fmt: skip
         self._carry_out(self.gaps.start(time.monotonic_ns()))
         return self.endpoints
+
+    def _connect_upstream(self) -> None:
+        """Open the DEALER and the SUB to the exchange (new connections)."""
+        self._dealer = self._client_socket(zmq.DEALER)
+        self._dealer.connect(self.upstream.order_endpoint)
+        self._sub = self._client_socket(zmq.SUB)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(self.upstream.market_endpoint)
+
+    def _start_session(self) -> None:
+        self.session_id = self.journal.start_session(
+            venue="lx1",
+            capture_point=self.capture_point,
+            participant=self.participant.public_text,
+            order_endpoint=self.upstream.order_endpoint,
+            market_endpoint=self.upstream.market_endpoint,
+        )
+
+    def _end_session(self, reason: str) -> None:
+        """Commit (``fast``: the batch too) and end the session row with ``reason``."""
+        if self.journal.durability == "fast":
+            self.journal.flush()
+        self.journal.end_session(self.session_id, reason)
 
     def _server_socket(self, kind: int, endpoint: str) -> zmq.Socket[bytes]:
         assert self._ctx is not None and self.keys.private is not None
@@ -288,6 +315,7 @@ class CaptureService:
                     next_tick = now + _TICK_NS
                     commit_pending(COMMIT_ROWS, COMMIT_AGE_S)
                     self._housekeeping(dict(chores.poll(0)))
+                    dealer = self._watch_upstream(now, traffic)
                     if self.gaps.pending:
                         self._carry_out(self.gaps.tick(now))
                     if now >= next_rate:
@@ -580,6 +608,41 @@ class CaptureService:
             for record in requests:
                 self._dealer.send(record.payload)
 
+    # ------------------------------------------------------------------ upstream loss
+
+    def _watch_upstream(self, now: int, traffic: zmq.Poller) -> zmq.Socket[bytes]:
+        """The upstream watch's tick, on the counts of frames read from the exchange; reconnect
+        when it says so. Returns the DEALER (a new one after a reconnection)."""
+        change = self.liveness.tick(now, self.from_exchange, self.market)
+        if isinstance(change, Reconnect):
+            self._reconnect(change, traffic)
+        elif isinstance(change, Restored):
+            event(
+                log, logging.INFO, "upstream available", session=self.session_id,
+                reconnects=change.attempts, silent_ms=change.silent_ms,
+            )  # fmt: skip
+        return self._dealer
+
+    def _reconnect(self, reconnect: Reconnect, traffic: zmq.Poller) -> None:
+        """End the session, replace the upstream DEALER and SUB with new connections, start the
+        next session and let the gap filler start over on them (docs/protocol.md, "Capture
+        service", "Upstream loss"). What the old sockets still held is lost to them, not to the
+        journal: the exchange replays the order channel's part, the books are resynced."""
+        event(
+            log, logging.WARNING, "upstream silent", reason=reconnect.reason,
+            attempt=reconnect.attempt, session=self.session_id,
+            upstream=self.upstream.order_endpoint,
+        )  # fmt: skip
+        self._end_session(reconnect.reason)
+        for sock in (self._dealer, self._sub):
+            traffic.unregister(sock)
+            sock.close(0)
+        self._connect_upstream()
+        traffic.register(self._dealer, zmq.POLLIN)
+        traffic.register(self._sub, zmq.POLLIN)
+        self._start_session()
+        self._carry_out(self.gaps.reconnected(time.monotonic_ns()))
+
     # ------------------------------------------------------------------ housekeeping
 
     def _housekeeping(self, events: dict[zmq.Socket[bytes], int]) -> None:
@@ -629,14 +692,14 @@ class CaptureService:
             market_subscribers=self._subscribers.connected,
             not_delivered=self.not_delivered,
             committer_pid=self.journal.committer_pid,
+            upstream=self.liveness.state.value,
+            reconnects=self.liveness.reconnects,
         )
 
     def _finish(self, reason: str) -> None:
         """Commit, end the session row with ``reason``, close the sockets."""
         try:
-            if self.journal.durability == "fast":
-                self.journal.flush()
-            self.journal.end_session(self.session_id, reason)
+            self._end_session(reason)
             event(log, logging.INFO, "capture stopped", reason=reason, **self.status().as_dict())
         finally:
             self._done.set()

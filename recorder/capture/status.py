@@ -53,6 +53,11 @@ class CaptureStatus:
     """Frames a bot could not take (gone, or its queue full); they are in the journal."""
     committer_pid: int | None = None
     """The journal's committer process (None: the capture loop commits)."""
+    upstream: str = "connected"
+    """``connected``, or ``silent``: no message from the exchange on a channel for
+    ``[capture] heartbeat_ms`` x ``heartbeat_factor``, and none since (the service reconnects)."""
+    reconnects: int = 0
+    """Upstream reconnections since the service started (each began a journal session)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The status as plain JSON-able values."""
@@ -69,7 +74,8 @@ class CaptureStatus:
         return (
             f"session {self.session_id}: {self.frames} frames ({self.frames_per_s:.0f}/s), "
             f"journal {self.journal_bytes / 1e6:.1f} MB, open gaps {self.open_gaps}, "
-            f"bots {self.bots_connected}, subscribers {self.market_subscribers}"
+            f"bots {self.bots_connected}, subscribers {self.market_subscribers}, "
+            f"upstream {self.upstream} ({self.reconnects} reconnects)"
         )
 
 

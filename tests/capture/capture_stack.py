@@ -8,14 +8,15 @@ by them. Everything runs on loopback ports chosen by the OS, with CURVE on every
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from grpc_tools import protoc
 
@@ -30,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from plain_bot import PB as pb  # noqa: E402
 from plain_bot import PlainBot  # noqa: E402
 
-from recorder.capture import CaptureService  # noqa: E402
+from recorder.capture import CaptureService, Upstream  # noqa: E402
 from recorder.capture.status import CaptureStatus, query_status  # noqa: E402
-from recorder.config import SimConfig  # noqa: E402
-from recorder.journal import Journal  # noqa: E402
+from recorder.config import CaptureConfig, SimConfig  # noqa: E402
+from recorder.journal import Journal, open_journal  # noqa: E402
 from recorder.keys import KeyPair  # noqa: E402
 from recorder.sim.server import SimServer  # noqa: E402
 
@@ -131,8 +132,66 @@ class Stack:
 
         return wait_until(sent)
 
+    def restart_exchange(
+        self, participants: Iterable[bytes], *, while_down: Callable[[], object] = lambda: None
+    ) -> str:
+        """Stop the simulator (its sockets closed, its state gone, as a killed exchange's), call
+        ``while_down``, then start a new one on the same endpoints, allowing ``participants``;
+        its run id."""
+        old = self.sim
+        endpoints = old.endpoints
+        assert endpoints is not None
+        old.stop()
+        while_down()
+        config = dataclasses.replace(
+            old.config,
+            order_bind=endpoints.order,
+            market_bind=endpoints.market,
+            control_bind=endpoints.control,
+        )
+        self.sim = SimServer(
+            config, keys=old.keys, participants=participants, liquidity=False, record_frames=True
+        )
+        self.sim.start()
+        return self.sim.run_id
+
     def stop(self) -> None:
         self.service.stop("test finished")
+
+
+def open_stack(
+    path: Path,
+    *,
+    exchange: KeyPair,
+    service: KeyPair,
+    participant: KeyPair,
+    counterparties: Iterable[KeyPair] = (),
+    bots: Iterable[KeyPair] = (),
+    sim: SimConfig | None = None,
+    **options: Any,
+) -> Stack:
+    """A simulator (quiet, :func:`sim_config` unless ``sim``), a ``safe`` journal at ``path``
+    and a capture service started in the background with ``options`` (its keyword arguments);
+    the participant and ``bots`` may connect to it, ``counterparties`` to the simulator."""
+    server = SimServer(
+        sim or sim_config(),
+        keys=exchange,
+        participants=[participant.public, *(k.public for k in counterparties)],
+        liquidity=False,
+        record_frames=True,
+    )
+    endpoints = server.start()
+    journal = open_journal(path, durability="safe", committer=CaptureConfig().committer)
+    capture = CaptureService(
+        journal,
+        keys=service,
+        participant=participant,
+        upstream=Upstream(endpoints.order, endpoints.market, exchange.public),
+        bot_keys=[participant.public, *(k.public for k in bots)],
+        **{"replay_timeout_ms": 1000, "status_log_s": 0, **options},
+    )
+    capture.start_background()
+    return Stack(server, journal, capture, service, participant)
 
 
 def wait_until(condition: Callable[[], T | None], timeout: float = 10.0) -> T:
