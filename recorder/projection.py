@@ -11,9 +11,12 @@
 Checkpoints are an optimisation only (ARCHITECTURE.md rule 3): the state bytes are the
 projector's canonical JSON and the digest is their SHA-256, the same digest
 :meth:`State.digest` reports. A checkpoint that does not verify (digest, format, view, a
-position past the journal's head) is skipped with a :class:`CheckpointSkipped` warning and the
-next older one is tried; with none left the projection starts from position 1. Deleting every
-checkpoint therefore gives the same state, only slower.
+position past the journal's head; JSON nested too deep to parse) is skipped with a
+:class:`CheckpointSkipped` warning and the next older one is tried; with none left (or a
+checkpoints table that cannot be read) the projection starts from position 1. Deleting every
+checkpoint therefore gives the same state, only slower. A checkpoint whose state was forged and
+its digest recomputed passes these checks: ``recorder verify`` finds it, by projecting the
+journal to its position and comparing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import apsw
 
 from recorder.core.projector import Projector
 from recorder.core.state import State, View
@@ -93,7 +98,12 @@ def restore(journal: Journal, view: View | str, up_to: int) -> Projector:
     """The newest valid checkpoint of ``view`` at or before ``up_to``, or a fresh projector."""
     view = View(view)
     head = journal.head_position()
-    for cp in journal.checkpoints(checkpoint_name(view)):
+    try:
+        stored = journal.checkpoints(checkpoint_name(view))
+    except (apsw.SQLError, TypeError, UnicodeDecodeError) as exc:  # dropped, or edited
+        _skipped(f"journal {journal.path}: its checkpoints cannot be read ({exc}), none used")
+        return Projector(view)
+    for cp in stored:
         if cp.position > up_to:
             continue
         try:
@@ -102,13 +112,16 @@ def restore(journal: Journal, view: View | str, up_to: int) -> Projector:
             projector = Projector.from_checkpoint(cp.state, cp.digest)
             if projector.view is not view or projector.position != cp.position:
                 raise ValueError("its state is of another view or position")
-        except ValueError as exc:
-            message = f"checkpoint {cp.name!r} at position {cp.position} skipped: {exc}"
-            log.warning(message)
-            warnings.warn(message, CheckpointSkipped, stacklevel=2)
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            _skipped(f"checkpoint {cp.name!r} at position {cp.position} skipped: {exc}")
             continue
         return projector
     return Projector(view)
+
+
+def _skipped(message: str) -> None:
+    log.warning(message)
+    warnings.warn(message, CheckpointSkipped, stacklevel=3)
 
 
 def projector_at(

@@ -107,8 +107,10 @@ def verify_cmd(
     ledger_anchor: str | None,
     as_json: bool,
 ) -> None:
-    """Recompute the hash chain, check every stream's sequence and every session and gap
-    against its ledger; exit 1 on any break."""
+    """Check the file with SQLite, recompute the hash chain, check every stream's sequence,
+    every session and gap against its ledger and every checkpoint against the frames, all at
+    one moment (a journal being written is checked up to its head then); exit 1 on any
+    break."""
     expected = parse_anchor(anchor)
     expected_ledger = parse_anchor(ledger_anchor, "EVENT", "--ledger-anchor")
     with open_journal(_journal_path(app, journal_path), readonly=True) as journal:
@@ -160,8 +162,10 @@ def verify_cmd(
             click.echo(f"BREAK at position {b.position}: {b.message}", err=True)
         if report.ok:
             click.echo(
-                "OK: hash chain intact, every stream continuous, no open gap, sessions and gaps "
-                f"as their ledger records them ({report.ledger_events} events)"
+                f"OK up to position {report.head_position}: SQLite finds the file sound, hash "
+                "chain intact, every stream continuous, no open gap, sessions and gaps as their "
+                f"ledger records them ({report.ledger_events} events), checkpoints as the frames "
+                "project them"
             )
             if report.ledger_events:  # what to keep elsewhere, for the next check
                 click.echo(f"ledger anchor: {report.ledger_events}:{report.ledger_head_hash}")

@@ -201,7 +201,8 @@ def _chained_events(raw: list[ledger.RawEvent], out: LedgerCheck) -> list[ledger
         try:
             kind = kind_b.decode()
             values = ledger.decode(body_b)
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError,
+            # and JSON nested deeper than Python's recursion limit: no recorder writes those
             out.breaks.append(
                 Break(
                     position,

@@ -1,7 +1,9 @@
 """Reading a journal with apsw: by position, by stream in seq order, by mid, by time, the tail.
 
 Every reader runs short read transactions over position windows (``CHUNK`` rows at a time), so a
-long scan of a live journal never pins the WAL and always sees a consistent prefix.
+long scan of a live journal never pins the WAL and always sees a consistent prefix. A check that
+compares tables with one another (``recorder verify``) reads them all inside
+:meth:`Reader.snapshot` instead: one read transaction, the journal at one moment.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +97,16 @@ class Reader:
     def __init__(self, conn: apsw.Connection) -> None:
         self._conn = conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read on this connection inside the block sees the journal as it was at the
+        block's first read: one read transaction (a savepoint, so blocks nest). In WAL mode a
+        writer goes on committing meanwhile, unseen; the WAL cannot be checkpointed past the
+        snapshot, so it grows until the block ends: for a whole-journal check, not a tail."""
+        with self._conn:
+            self._conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # the moment
+            yield
+
     def head(self) -> tuple[int, bytes]:
         """``(position, hash)`` of the last committed frame; ``(0, GENESIS)`` when empty."""
         row: Any = self._conn.execute(
@@ -161,12 +174,36 @@ class Reader:
         return int(row[0]), row[1]
 
     def highest_position_named(self) -> int:
-        """The highest frame position a checkpoint or the gap ledger refers to (0: none)."""
+        """The highest frame position a checkpoint or the gap ledger refers to (0: none);
+        a position stored as anything but an integer (an edit, which verify reports) is none."""
         row: Any = self._conn.execute(
-            "SELECT max(coalesce((SELECT max(position) FROM checkpoints), 0),"
-            " coalesce((SELECT max(detected_position) FROM gaps), 0))"
+            "SELECT max(coalesce((SELECT max(position) FROM checkpoints"
+            " WHERE typeof(position) = 'integer'), 0), coalesce((SELECT max(detected_position)"
+            " FROM gaps WHERE typeof(detected_position) = 'integer'), 0))"
         ).fetchone()
         return int(row[0])
+
+    def integrity_check(self, most: int, *, quick: bool = False) -> list[str]:
+        """SQLite's ``PRAGMA integrity_check`` (``quick``: ``quick_check``, which skips the
+        indexes' contents): ``["ok"]``, or up to ``most`` messages."""
+        pragma = "quick_check" if quick else "integrity_check"
+        rows = self._conn.execute(f"PRAGMA {pragma}({int(most)})").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def tables(self) -> set[str]:
+        """The names of the tables the file holds."""
+        rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in rows}
+
+    def checkpoint_digests(self) -> list[tuple[bytes, object, bytes]]:
+        """``(name, position, digest)`` of every checkpoint as stored, oldest position first:
+        name and digest read as bytes and the position as found, whatever a tool put there
+        (for verify: an edited checkpoint is a break, not a decoding error)."""
+        rows: list[Any] = self._conn.execute(
+            "SELECT CAST(name AS BLOB), position, CAST(digest AS BLOB) FROM checkpoints"
+            " ORDER BY position, id"
+        ).fetchall()
+        return [(bytes(r[0] or b""), r[1], bytes(r[2] or b"")) for r in rows]
 
     def ledger(self) -> Snapshot | None:
         """The ledger and the ``sessions`` and ``gaps`` rows as stored, read at one moment

@@ -38,8 +38,10 @@ or replaced) is never merged: it is kept aside as ``<journal>-spool.foreign-<ns>
 journal sets aside any spool it finds as ``<journal>-spool.stale-<ns>``. A record cut short by
 the process's death (a batch whose first length never landed, or the short tail of a spool
 written with ``write(2)`` by an earlier recorder) was never acknowledged and is dropped; a
-record whose CRC does not match stops recovery there and the spool is kept aside
-(``<journal>-spool.damaged-<ns>``) for inspection, never deleted.
+record whose CRC does not match, or whose CRC matches bytes that are no row and no wire frame
+(cut short, a channel or text no writer stores), stops recovery there and the spool is kept
+aside (``<journal>-spool.damaged-<ns>``) for inspection, never deleted; ``recorder verify``
+notes it.
 """
 
 from __future__ import annotations
@@ -334,6 +336,32 @@ def decode(
     )  # fmt: skip
 
 
+_UNDECODABLE = (struct.error, UnicodeDecodeError, KeyError, IndexError)
+"""What reading a record raises when its body is not what a writer stores (a CRC that matches
+bytes no writer wrote: an edited spool, or a bug)."""
+
+
+def _position_of(body: bytes, tagged: bool) -> tuple[int, bytes, WireFrame | None]:
+    """A record's position, and its canonical bytes (a row) or its wire frame; raises one of
+    :data:`_UNDECODABLE` for a body that is neither."""
+    if tagged and body[:1] == WIRE_TAG:
+        position, frame = unpack(body)
+        return position, b"", frame
+    canon = body[1:] if tagged else body
+    return _HEAD.unpack_from(canon)[0], canon, None
+
+
+def _row_of(
+    position: int, canon: bytes, frame: WireFrame | None, records: Records
+) -> tuple[bytes, Columns]:
+    """A record's canonical bytes and columns; a wire frame's record is built now, as its
+    commit would have."""
+    if frame is None:
+        return canon, decode(canon)
+    record = records.record(frame)
+    return canonical(position, record), (position, *record)
+
+
 class SpoolRecovery:
     """What :func:`recover` did."""
 
@@ -424,30 +452,32 @@ def recover(
             result.damaged = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
             break
         consumed = offset + RECORD.size + len(body)
-        if tagged and body[:1] == WIRE_TAG:
-            position, frame = unpack(body)
-            canon = b""
-        else:
-            canon = body[1:] if tagged else body
-            position = _HEAD.unpack_from(canon)[0]
-        if position < expected:
-            result.skipped += 1
-            continue
-        if position != expected:
+        try:
+            position, canon, frame = _position_of(body, tagged)
+            if position < expected:
+                result.skipped += 1
+                continue
+            if position != expected:
+                result.damaged = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
+                log.error(
+                    "journal %s: spooled position %d follows %d; recovery stops there",
+                    journal,
+                    position,
+                    expected - 1,
+                )
+                break
+            canon, columns = _row_of(position, canon, frame, records)
+        except _UNDECODABLE as exc:
             result.damaged = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
             log.error(
-                "journal %s: spooled position %d follows %d; recovery stops there",
+                "journal %s: the spool record at byte %d has a valid CRC but cannot be read "
+                "(%s: %s); recovery stops there",
                 journal,
-                position,
-                expected - 1,
+                offset,
+                type(exc).__name__,
+                exc,
             )
             break
-        if canon:
-            columns = decode(canon)
-        else:  # a wire frame: its record is built now, as its commit would have
-            record = records.record(frame)
-            canon = canonical(position, record)
-            columns = (position, *record)
         prev = _sha256(prev + canon).digest()
         rows.append((*columns, prev))
         expected += 1
