@@ -115,9 +115,8 @@ class CaptureConfig:
     status_log_s: float = 10.0
     """Seconds between two status lines in the log (0: never)."""
     heartbeat_ms: int = 1000
-    """The exchange's heartbeat interval (the ``interval_ms`` its heartbeats announce; the
-    service does not read them, which would cost every frame a parse): set it to the
-    exchange's. Smaller reconnects a healthy but quiet exchange; larger notices a loss later."""
+    """The exchange's heartbeat interval until its first heartbeat announces its own
+    (``interval_ms``; the service follows the exchange's from then on)."""
     heartbeat_factor: int = 3
     """The exchange is unavailable after ``heartbeat_ms`` x this without a message on a
     channel: the service reconnects upstream (a new journal session)."""

@@ -38,7 +38,8 @@ the live bot did:
   ``silent_ms`` is the threshold (interval x factor), where the live value carries a
   millisecond or so of timer jitter.
 
-Sessions joined by a reconnect (``end_reason`` starting :data:`RECONNECT_REASON`) belong to
+Sessions joined by a reconnect (``end_reason`` starting :data:`RECONNECT_REASON`, the SDK's, or
+:data:`recorder.capture.upstream.RECONNECT_REASON`, the capture service's) belong to
 one context and share its state; any other new session is a new context (a restarted bot) and
 starts as the SDK's start-up restore leaves one: the order stream's sequencer and run continued,
 and in its store what the reconciler takes over from the journal as it was then
@@ -70,6 +71,7 @@ from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
+from recorder.capture.upstream import RECONNECT_REASON as CAPTURE_RECONNECT_REASON
 from recorder.client import IDStoreItem, MessageProcessor
 from recorder.client.dispatch import ORDER_HANDLERS, RECONNECT_REASON, Handlers
 from recorder.client.reconcile import take_over_requests
@@ -481,6 +483,10 @@ class Replayer:
         self._protocol_error(data, error)
 
 
+_RECONNECTS = (RECONNECT_REASON, CAPTURE_RECONNECT_REASON)
+"""How the end reason of a session its writer ended to reconnect begins (SDK, capture)."""
+
+
 def _chains(sessions: list[Session]) -> dict[int, int]:
     """Session id → the first session of its context (reconnects continue a context)."""
     chain: dict[int, int] = {}
@@ -498,7 +504,7 @@ def _chains(sessions: list[Session]) -> dict[int, int]:
                 del open_ends[i]
                 break
         chain[session.id] = root
-        if (session.end_reason or "").startswith(RECONNECT_REASON):
+        if (session.end_reason or "").startswith(_RECONNECTS):
             open_ends.append(session)
     return chain
 

@@ -52,6 +52,8 @@ from recorder.core.sequencing import (
 from recorder.venues.lx import lx1_pb2 as pb
 
 _parse = pb.Envelope.FromString
+_NOTED = frozenset({"ContractDetail", "Heartbeat"})
+"""Kinds of in-order frames the filler reads besides the replies to its own requests."""
 _REJECT_MIN = 10
 """Status codes from here up are rejections (docs/protocol.md §4)."""
 _RUN_CHANGED = "the exchange run changed"
@@ -143,6 +145,8 @@ class GapFiller:
         self.order: StreamSequencer[Item] = StreamSequencer(Recovery.REPLAY, hold=True)
         self.market: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
         self.contracts: set[int] = set()
+        self.heartbeat_ms = 0
+        """The interval the exchange's last in-order heartbeat announced (0: none seen yet)."""
         self.pending: dict[str, _Pending] = {}
         """The service's own requests still waiting for their final reply, by mid."""
         self._new_mid = new_mid
@@ -201,8 +205,9 @@ class GapFiller:
         return self._flush()
 
     def concerns(self, record: FrameRecord) -> bool:
-        """True when an in-order frame is a reply to the service or names a contract."""
-        return record.mid in self.pending or record.kind == "ContractDetail"
+        """True when an in-order frame is a reply to the service, names a contract or is a
+        heartbeat (its interval: :attr:`heartbeat_ms`)."""
+        return record.mid in self.pending or record.kind in _NOTED
 
     def on_market(self, record: FrameRecord, position: int, now_ns: int) -> Outcomes:
         """An inbound market-channel frame the caller's fast path did not take."""
@@ -250,6 +255,9 @@ class GapFiller:
         kind = record.kind
         if kind == "ContractDetail":
             self.contracts.add(_parse(record.payload).contract_detail.contract_id)
+        elif kind == "Heartbeat":
+            self.heartbeat_ms = _parse(record.payload).heartbeat.interval_ms
+            return
         pending = self.pending.get(record.mid)
         if pending is None:
             return

@@ -157,6 +157,13 @@ class Routes:
             owner = next(iter(self._replay_mids.values()), None)
         return owner if owner is not None and owner in self._peers else None
 
+    def reconnected(self) -> None:
+        """The upstream connection was replaced: the replays asked on the old one are answered
+        there or never (the service asks its own again), so none is taken for the one replayed
+        frames arriving now answer."""
+        self._replay_mids.clear()
+        self.replay_owner = None
+
     def forget(self, rid: bytes) -> None:
         """A bot connection is gone: stop addressing it (its mids then route to every bot)."""
         self._peers.pop(rid, None)

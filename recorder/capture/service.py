@@ -613,7 +613,7 @@ class CaptureService:
     def _watch_upstream(self, now: int, traffic: zmq.Poller) -> zmq.Socket[bytes]:
         """The upstream watch's tick, on the counts of frames read from the exchange; reconnect
         when it says so. Returns the DEALER (a new one after a reconnection)."""
-        change = self.liveness.tick(now, self.from_exchange, self.market)
+        change = self.liveness.tick(now, self.from_exchange, self.market, self.gaps.heartbeat_ms)
         if isinstance(change, Reconnect):
             self._reconnect(change, traffic)
         elif isinstance(change, Restored):
@@ -641,6 +641,7 @@ class CaptureService:
         traffic.register(self._dealer, zmq.POLLIN)
         traffic.register(self._sub, zmq.POLLIN)
         self._start_session()
+        self.routes.reconnected()
         self._carry_out(self.gaps.reconnected(time.monotonic_ns()))
 
     # ------------------------------------------------------------------ housekeeping
@@ -694,6 +695,7 @@ class CaptureService:
             committer_pid=self.journal.committer_pid,
             upstream=self.liveness.state.value,
             reconnects=self.liveness.reconnects,
+            heartbeat_ms=self.liveness.heartbeat_ms,
         )
 
     def _finish(self, reason: str) -> None:

@@ -55,9 +55,12 @@ class CaptureStatus:
     """The journal's committer process (None: the capture loop commits)."""
     upstream: str = "connected"
     """``connected``, or ``silent``: no message from the exchange on a channel for
-    ``[capture] heartbeat_ms`` x ``heartbeat_factor``, and none since (the service reconnects)."""
+    ``heartbeat_ms`` x ``[capture] heartbeat_factor``, and none since (the service reconnects)."""
     reconnects: int = 0
     """Upstream reconnections since the service started (each began a journal session)."""
+    heartbeat_ms: int = 0
+    """The exchange's heartbeat interval the watch uses: the one its last heartbeat announced,
+    ``[capture] heartbeat_ms`` until the first."""
 
     def as_dict(self) -> dict[str, Any]:
         """The status as plain JSON-able values."""
@@ -75,7 +78,8 @@ class CaptureStatus:
             f"session {self.session_id}: {self.frames} frames ({self.frames_per_s:.0f}/s), "
             f"journal {self.journal_bytes / 1e6:.1f} MB, open gaps {self.open_gaps}, "
             f"bots {self.bots_connected}, subscribers {self.market_subscribers}, "
-            f"upstream {self.upstream} ({self.reconnects} reconnects)"
+            f"upstream {self.upstream} ({self.reconnects} reconnects, heartbeat "
+            f"{self.heartbeat_ms} ms)"
         )
 
 

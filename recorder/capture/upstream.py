@@ -19,8 +19,9 @@ Theory of operation
   connection show, to the gap filler, a gap across the outage or a run change. While nothing
   comes, the next attempt is due ``heartbeat_ms x heartbeat_factor x 2^(n - 1)`` after
   attempt ``n`` (the SDK's ``silent_again``, backing off), at most ``backoff_cap_ms``.
-* The service does not read ``Heartbeat`` bodies (that would be a parse on every frame's path):
-  ``heartbeat_ms`` is the interval the exchange announces, from the configuration.
+* ``heartbeat_ms`` (the configuration's) is the interval until the exchange announces its own:
+  the ``interval_ms`` of its last in-order heartbeat, which the gap filler reads (it reads only
+  frames that concern it, heartbeats among them) and the tick passes on.
 """
 
 from __future__ import annotations
@@ -90,10 +91,17 @@ class UpstreamWatch:
         self.reconnects = 0
         """Reconnections since the service started."""
 
-    def tick(self, now_ns: int, orders: int, market: int) -> Reconnect | Restored | None:
+    def tick(
+        self, now_ns: int, orders: int, market: int, interval_ms: int = 0
+    ) -> Reconnect | Restored | None:
         """One housekeeping tick: ``orders`` and ``market`` are the frames read from the
-        exchange so far on each channel (counts that only grow)."""
+        exchange so far on each channel (counts that only grow); ``interval_ms``, the heartbeat
+        interval the exchange announced last (0: none yet), for both channels."""
         liveness = self._liveness
+        if interval_ms > 0 and interval_ms * 1_000_000 * liveness.factor != self._threshold_ns:
+            self._threshold_ns = interval_ms * 1_000_000 * liveness.factor
+            for channel in Channel:
+                liveness.watch(channel).interval_ns = interval_ms * 1_000_000
         for channel, count in ((Channel.ORDER, orders), (Channel.MARKET, market)):
             if count != self._counts[channel]:
                 self._counts[channel] = count
@@ -126,12 +134,17 @@ class UpstreamWatch:
             f"{self._attempt}: reconnecting again",
         )
 
+    @property
+    def heartbeat_ms(self) -> int:
+        """The heartbeat interval the watch uses now."""
+        return self._liveness.watch(Channel.ORDER).interval_ns // 1_000_000
+
     def _attempt_next(self, now_ns: int, reason: str) -> Reconnect:
         self._attempt += 1
         self.reconnects += 1
         backoff = self._threshold_ns << min(self._attempt - 1, 32)
         self._reconnected_ns = now_ns
-        self._retry_ns = now_ns + min(backoff, self._cap_ns)
+        self._retry_ns = now_ns + min(backoff, max(self._cap_ns, self._threshold_ns))
         for channel in Channel:  # the caller reconnects now: the silence counts from here
             self._liveness.restart(channel, now_ns)
         return Reconnect(reason, self._attempt)

@@ -168,27 +168,36 @@ def open_stack(
     counterparties: Iterable[KeyPair] = (),
     bots: Iterable[KeyPair] = (),
     sim: SimConfig | None = None,
+    liquidity: bool = False,
+    durability: str = "safe",
     **options: Any,
 ) -> Stack:
-    """A simulator (quiet, :func:`sim_config` unless ``sim``), a ``safe`` journal at ``path``
-    and a capture service started in the background with ``options`` (its keyword arguments);
+    """A simulator (quiet, :func:`sim_config` unless ``sim``), a journal at ``path`` (as
+    `recorder capture` opens it) and a capture service started in the background with
+    ``options`` (its keyword arguments; its heartbeat interval the simulator's unless given);
     the participant and ``bots`` may connect to it, ``counterparties`` to the simulator."""
+    sim = sim or sim_config()
     server = SimServer(
-        sim or sim_config(),
+        sim,
         keys=exchange,
         participants=[participant.public, *(k.public for k in counterparties)],
-        liquidity=False,
+        liquidity=liquidity,
         record_frames=True,
     )
     endpoints = server.start()
-    journal = open_journal(path, durability="safe", committer=CaptureConfig().committer)
+    journal = open_journal(
+        path,
+        durability=durability,  # type: ignore[arg-type]
+        committer=CaptureConfig().committer,
+    )
     capture = CaptureService(
         journal,
         keys=service,
         participant=participant,
         upstream=Upstream(endpoints.order, endpoints.market, exchange.public),
         bot_keys=[participant.public, *(k.public for k in bots)],
-        **{"replay_timeout_ms": 1000, "status_log_s": 0, **options},
+        **{"replay_timeout_ms": 1000, "status_log_s": 0, "heartbeat_ms": sim.heartbeat_ms}
+        | options,
     )
     capture.start_background()
     return Stack(server, journal, capture, service, participant)

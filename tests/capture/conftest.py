@@ -11,13 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from capture_stack import Stack, sim_config
+from capture_stack import Stack, open_stack, sim_config
 
-from recorder.capture import CaptureService, Upstream
-from recorder.config import CaptureConfig
-from recorder.journal import open_journal
 from recorder.keys import KeyPair
-from recorder.sim.server import SimServer
 
 
 @pytest.fixture(scope="session")
@@ -62,30 +58,17 @@ def make_stack(
     def make(*, liquidity: bool = False, durability: str = "safe", **sim: object) -> Stack:
         if liquidity:
             sim = {"makers": 2, "takers": 1, **sim}
-        server = SimServer(
-            sim_config(**sim),
-            keys=exchange_keys,
-            participants=[participant_keys.public, counterparty_keys.public],
-            liquidity=liquidity,
-            record_frames=True,
-        )
-        endpoints = server.start()
-        journal = open_journal(
+        stack = open_stack(
             tmp_path / f"capture-{len(stacks)}.journal",
-            durability=durability,  # type: ignore[arg-type]
-            committer=CaptureConfig().committer,  # as `recorder capture` opens it
-        )
-        service = CaptureService(
-            journal,
-            keys=service_keys,
+            exchange=exchange_keys,
+            service=service_keys,
             participant=participant_keys,
-            upstream=Upstream(endpoints.order, endpoints.market, exchange_keys.public),
-            bot_keys=[participant_keys.public, second_bot_keys.public],
-            replay_timeout_ms=1000,
-            status_log_s=0,
+            counterparties=[counterparty_keys],
+            bots=[second_bot_keys],
+            sim=sim_config(**sim),
+            liquidity=liquidity,
+            durability=durability,
         )
-        service.start_background()
-        stack = Stack(server, journal, service, service_keys, participant_keys)
         stacks.append(stack)
         return stack
 

@@ -138,3 +138,21 @@ def test_no_reconnect_while_heartbeats_flow(stacks: Callable[..., Stack]) -> Non
     stack.stop()
     (session,) = stack.journal.sessions()
     assert session.end_reason == "test finished"
+
+
+def test_the_service_follows_the_heartbeat_interval_the_exchange_announces(
+    stacks: Callable[..., Stack],
+) -> None:
+    # Configured for heartbeats every 10 s (silent after 30 s), the service hears the
+    # simulator's announce 100 ms: a dropped connection is noticed in a fraction of a second.
+    stack = stacks(heartbeat_ms=10_000, reconnect_backoff_cap_ms=60_000)
+    bot = stack.bot(market=False)
+    bot.ping()
+    assert stack.status_when(lambda s: True).heartbeat_ms in (10_000, 100)
+    stack.status_when(lambda s: s.heartbeat_ms == 100)  # the simulator's heartbeats say so
+    stack.sim.disconnect(stack.who)
+    stack.status_when(lambda s: s.reconnects >= 1)
+    stack.stop()
+    reason = stack.journal.sessions()[0].end_reason
+    assert reason.startswith(f"{RECONNECT_REASON}: no order message for ")
+    assert int(reason.split(" for ")[1].split(" ms")[0]) < 3000

@@ -252,3 +252,15 @@ def test_an_empty_mid_reject_takes_its_senders_turn_only_when_delivered() -> Non
     assert routes.garbage_sender(held) == (b"B",)
     # nobody waits any more: every bot, but the one whose replay brought it
     assert routes.garbage_sender(GarbageReply((b"B",))) == (b"A",)
+
+
+def test_a_replay_asked_on_a_lost_connection_answers_nothing_after_the_reconnection() -> None:
+    routes = Routes()
+    order, replay = (f"{i:032x}" for i in range(1, 3))
+    routes.request(b"A", out(order))
+    routes.request(b"B", out(replay, "MessageReplay"))  # never answered: the connection is lost
+    assert routes.replayer == b"B"
+    routes.reconnected()
+    # the service's own replay on the new connection brings a's report: it is a's, not b's
+    assert routes.replayer is None
+    assert routes.by_mid(record("ActionReport", order, replay=True)) == (b"A",)

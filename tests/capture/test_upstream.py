@@ -111,3 +111,25 @@ def test_a_reconnection_asks_contracts_and_again_what_was_pending() -> None:
     # the old mid's answer, should it come, is no longer awaited; the new one's fills the gap
     assert g.on_in_order(_reply(old.mid, pb.ReplayDone(complete=True), 6), 0).actions == ()
     assert g.open_gaps == 1
+
+
+def test_the_watch_follows_the_interval_the_exchange_announces() -> None:
+    watch = UpstreamWatch(10_000, 3, 60_000, 0)  # 30 s of silence until told otherwise
+    assert watch.tick(50 * MS, 1, 1) is None and watch.heartbeat_ms == 10_000
+    assert watch.tick(100 * MS, 1, 1, interval_ms=100) is None  # a heartbeat: every 100 ms
+    assert watch.heartbeat_ms == 100
+    change = watch.tick(350 * MS, 1, 1, interval_ms=100)
+    assert isinstance(change, Reconnect)
+    assert (
+        change.reason == f"{RECONNECT_REASON}: no order and market message for 300 ms: reconnecting"
+    )
+
+
+def test_the_filler_reads_the_interval_of_in_order_heartbeats() -> None:
+    g = GapFiller(lambda: "0" * 32)
+    beat = pb.Envelope(seq=1, run_id=RUN, mversion="1.0", heartbeat=pb.Heartbeat(interval_ms=250))
+    record = FrameRecord(1, Channel.ORDER, Direction.IN, 0, 0, RUN, 1, "", "Heartbeat", False, 0,
+                         beat.SerializeToString())  # fmt: skip
+    assert g.heartbeat_ms == 0 and g.concerns(record)
+    g.on_in_order(record, 0)
+    assert g.heartbeat_ms == 250

@@ -60,3 +60,22 @@ def test_the_other_ends_of_a_replay() -> None:
     assert _end(_done(6), _sequencer()) == ReplayEnd((RUN, 4, 6))  # filled: nothing to do
     seqr.observe(1, "r2", False, None)  # the run changed: its gaps are written off already
     assert _end(_reject(pb.REJECT_REPLAY_UNAVAILABLE), seqr) == ReplayEnd((RUN, 4, 6))
+
+
+def test_sessions_a_writer_ended_to_reconnect_continue_its_context() -> None:
+    from recorder.capture.upstream import RECONNECT_REASON as CAPTURE
+    from recorder.client.dispatch import RECONNECT_REASON as SDK
+    from recorder.journal import Session
+    from recorder.replay import _chains
+
+    def session(id_: int, point: str, end: str | None) -> Session:
+        return Session(id_, "lx1", point, "p", "", "", "", "h", 7, "", id_ * 10, id_ * 10 + 5, end)
+
+    sessions = [
+        session(1, "capture", f"{CAPTURE}: no order message for 3000 ms: reconnecting"),
+        session(2, "sdk", f"{SDK}: reconnecting"),
+        session(3, "capture", "stopped"),
+        session(4, "sdk", None),
+        session(5, "capture", None),  # after a clean stop: a new context
+    ]
+    assert _chains(sessions) == {1: 1, 2: 2, 3: 1, 4: 2, 5: 5}
