@@ -624,7 +624,9 @@ def _sent(order: Any) -> tuple[int, str]:
 
 
 def _row_out(row: Row) -> list[Any]:
-    return [*row[:12], row[12].hex()]
+    """A held row as a checkpoint keeps it: ``is_replay`` as the journal's 0/1 (a live writer
+    hands a bool), so the checkpoint is the one a projection of the journal writes."""
+    return [*row[:10], int(row[10]), row[11], row[12].hex()]
 
 
 def _row_in(data: list[Any]) -> Row:
