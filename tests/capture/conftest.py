@@ -55,7 +55,14 @@ def make_stack(
     stacks: list[Stack] = []
     logging.getLogger("recorder.sim").setLevel(logging.ERROR)
 
-    def make(*, liquidity: bool = False, durability: str = "safe", **sim: object) -> Stack:
+    def make(
+        *,
+        liquidity: bool = False,
+        durability: str = "safe",
+        service: dict[str, object] | None = None,
+        **sim: object,
+    ) -> Stack:
+        """A stack: ``sim`` overrides :func:`sim_config`, ``service`` the service's options."""
         if liquidity:
             sim = {"makers": 2, "takers": 1, **sim}
         stack = open_stack(
@@ -68,6 +75,7 @@ def make_stack(
             sim=sim_config(**sim),
             liquidity=liquidity,
             durability=durability,
+            **(service or {}),
         )
         stacks.append(stack)
         return stack

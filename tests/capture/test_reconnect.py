@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from capture_stack import Stack, open_stack
+from capture_stack import Stack
 from plain_bot import PB as pb
 from plain_bot import limit
 
@@ -20,34 +19,9 @@ WATCH = {"heartbeat_ms": 100, "heartbeat_factor": 3, "reconnect_backoff_cap_ms":
 
 
 @pytest.fixture
-def stacks(
-    tmp_path: Path,
-    exchange_keys: KeyPair,
-    service_keys: KeyPair,
-    participant_keys: KeyPair,
-    counterparty_keys: KeyPair,
-) -> Iterator[Callable[..., Stack]]:
-    made: list[Stack] = []
-
-    def make(**options: object) -> Stack:
-        stack = open_stack(
-            tmp_path / f"capture-{len(made)}.journal",
-            exchange=exchange_keys,
-            service=service_keys,
-            participant=participant_keys,
-            counterparties=[counterparty_keys],
-            **{**WATCH, **options},
-        )
-        made.append(stack)
-        return stack
-
-    yield make
-    for stack in made:
-        for bot in stack.bots:
-            bot.close()
-        stack.service.stop("test finished")
-        stack.sim.stop()
-        stack.journal.close()
+def stacks(make_stack: Callable[..., Stack]) -> Callable[..., Stack]:
+    """Stacks whose service watches the simulator's 100 ms heartbeats (``WATCH``)."""
+    return lambda **options: make_stack(service={**WATCH, **options})
 
 
 def test_a_restarted_exchange_is_reconnected_and_the_bot_trades_on(
