@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -28,12 +29,8 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 @pytest.fixture
-def recorded(tmp_path: Path) -> Path:
-    path = tmp_path / "rec.journal"
-    with open_journal(path) as j:
-        sid = j.start_session(venue="lx1", capture_point="test", participant="p")
-        j.append(sample_records(400, session_id=sid))
-    return path
+def recorded(sample_journal: Callable[[int, str], Path]) -> Path:
+    return sample_journal(400, "rec.journal")
 
 
 def test_config_show_json_with_precedence(runner: CliRunner, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ journal checked against a head recorded elsewhere (``anchor``). Found in review.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -24,12 +25,8 @@ COLUMNS = (
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    path = tmp_path / "t.journal"
-    with open_journal(path) as journal:
-        sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
-        journal.append(sample_records(200, session_id=sid))
-    return path
+def path(sample_journal: Callable[[int, str], Path]) -> Path:
+    return sample_journal(200, "t.journal")
 
 
 def _tamper(path: Path, *statements: str) -> None:

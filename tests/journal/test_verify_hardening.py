@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -42,12 +43,8 @@ NESTED = b"[" * 100_000 + b"]" * 100_000
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    path = tmp_path / "h.journal"
-    with open_journal(path) as journal:
-        sid = journal.start_session(venue="lx1", capture_point="test", participant="p")
-        journal.append(sample_records(600, session_id=sid))
-    return path
+def path(sample_journal: Callable[[int, str], Path]) -> Path:
+    return sample_journal(600, "h.journal")
 
 
 def _verify(path: Path) -> VerifyReport:
