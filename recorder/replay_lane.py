@@ -133,7 +133,6 @@ class Lane:
         end = self.replays.finished(mid, envelope, seqr)
         if end.rest is not None:
             self.expected.append(end.rest)
-            return
         self.expected.extend(end.again)
         if end.abandon:
             self.effects(_ORDER, end.write_off(seqr).effects)

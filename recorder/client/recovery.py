@@ -9,9 +9,10 @@ only carries them out on the context's I/O thread:
   reconciler through :meth:`GapBook.request`: a ``MessageReplay`` request (tracked in the MID
   store like any request, so it is resent if its ACK is lost), at most
   :data:`MAX_REPLAYS_IN_FLIGHT` at a time (the rest queue: the rate limit), and the gap moves to
-  ``requested``; a ``ReplayDone{complete=false}`` asks again from the next seq, a complete one
-  that leaves seqs missing asks again for them, up to :data:`MAX_REPLAY_TRIES` times in all
-  (:class:`RangeReplays`, the decision the replay lane shares);
+  ``requested``; a ``ReplayDone{complete=false}`` asks for the rest from the next seq at once,
+  and the seqs its part (or a complete one) left missing are asked again, up to
+  :data:`MAX_REPLAY_TRIES` times in all (:class:`RangeReplays`, the decision the replay lane
+  shares);
 * the gap's seqs all arrived → ``filled``; the exchange could not send them (a ``ReplayDone``
   that leaves them missing, ``REJECT_REPLAY_UNAVAILABLE``, a run change) → the sequencer
   abandons them (a replay's range only: another gap's replay may still bring its seqs) →
@@ -75,13 +76,14 @@ class ReplayEnd:
     """What the context does when a range replay ended (:meth:`RangeReplays.finished`)."""
 
     asked: Range
-    """The range the replay asked for."""
+    """The range the replay brought: the range it asked for or, cut short, the part that came
+    (up to the ``ReplayDone``'s ``to_seq``)."""
     rest: Range | None = None
     """Cut short by the exchange's cap (``ReplayDone{complete=false}``): ask for the rest now."""
     again: tuple[Range, ...] = ()
-    """Complete, yet these seqs are missing (replayed frames lost on the way): ask again."""
+    """Seqs of :attr:`asked` still missing (replayed frames lost on the way): ask again."""
     abandon: bool = False
-    """Give the asked range's missing seqs up (:meth:`write_off`)."""
+    """Give :attr:`asked`'s missing seqs up (:meth:`write_off`)."""
     refused: bool = False
     """The exchange no longer holds them (``REJECT_REPLAY_UNAVAILABLE``)."""
 
@@ -114,28 +116,33 @@ class RangeReplays:
         sequencer as it stands after the replayed frames."""
         asked = self.in_flight.pop(mid)
         run_id, from_seq, to_seq = asked
+        tries = self._tries.get(asked, 1)
         refused = False
+        rest = None
         if envelope.WhichOneof("body") == "replay_done":
             done = envelope.replay_done
             if not done.complete and done.to_seq < to_seq:
-                # the exchange's 2,500 cap cut it short
-                return ReplayEnd(asked, rest=(run_id, done.to_seq + 1, to_seq))
+                # The exchange's 2,500 cap cut it short: the rest is asked now, and the part
+                # that came is judged as a complete replay is (its tries are the range's).
+                rest = (run_id, done.to_seq + 1, to_seq)
+                to_seq = done.to_seq
+                asked = (run_id, from_seq, to_seq)
         else:
             refused = envelope.status.code == pb.REJECT_REPLAY_UNAVAILABLE
         if seqr.run_id != run_id:
-            return ReplayEnd(asked)  # the run changed meanwhile: its gaps were written off
+            # the run changed meanwhile: its gaps were written off
+            return ReplayEnd(asked, rest=rest)
         still = [g for g in seqr.open_gaps if g.from_seq <= to_seq and from_seq <= g.to_seq]
-        if not still:
-            return ReplayEnd(asked)
-        tries = self._tries.get(asked, 1)
+        if not still or from_seq > to_seq:  # all came, or nothing was sent before the cut
+            return ReplayEnd(asked, rest=rest)
         if refused or tries >= MAX_REPLAY_TRIES:
-            return ReplayEnd(asked, abandon=True, refused=refused)
-        # Complete, yet seqs are missing: replayed frames lost on the way (the exchange still
-        # holds them). Ask again for what is missing, a few times.
+            return ReplayEnd(asked, rest=rest, abandon=True, refused=refused)
+        # Seqs it brought are missing: replayed frames lost on the way (the exchange still holds
+        # them). Ask again for what is missing, a few times.
         again = tuple((run_id, max(g.from_seq, from_seq), min(g.to_seq, to_seq)) for g in still)
         for one in again:
             self._tries[one] = tries + 1
-        return ReplayEnd(asked, again=again)
+        return ReplayEnd(asked, rest=rest, again=again)
 
 
 @dataclass(slots=True)
@@ -303,8 +310,7 @@ class GapBook:
         seq = self._ctx.order_seq
         end = self.replays.finished(mid, envelope, seq)
         if end.rest is not None:
-            self._request(*end.rest)
-            return
+            self._request(*end.rest)  # in the finished replay's place: not rate-limited
         for again in end.again:
             self.request(*again)
         if end.abandon:
