@@ -10,13 +10,17 @@
 
 Checkpoints are an optimisation only (ARCHITECTURE.md rule 3): the state bytes are the
 projector's canonical JSON and the digest is their SHA-256, the same digest
-:meth:`State.digest` reports. A checkpoint that does not verify (digest, format, view, a
-position past the journal's head; JSON nested too deep to parse) is skipped with a
+:meth:`State.digest` reports. A checkpoint that does not verify (a position past the journal's
+head; a chain hash that is not the hash of the frame at its position — a checkpoint moved to
+another position, copied from another journal, or left behind when the frames were replaced;
+digest, format, view; JSON nested too deep to parse) is skipped with a
 :class:`CheckpointSkipped` warning and the next older one is tried; with none left (or a
 checkpoints table that cannot be read) the projection starts from position 1. Deleting every
-checkpoint therefore gives the same state, only slower. A checkpoint whose state was forged and
-its digest recomputed passes these checks: ``recorder verify`` finds it, by projecting the
-journal to its position and comparing.
+checkpoint therefore gives the same state, only slower. A checkpoint written before revision
+0006 has no chain hash and is used without that check. A checkpoint whose state was forged in
+place, its digest recomputed and its chain hash kept (or cleared), passes these checks — every
+input of them is in the file: ``recorder verify`` finds it, by projecting the journal to its
+position and comparing.
 """
 
 from __future__ import annotations
@@ -29,11 +33,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import apsw
-
 from recorder.core.projector import Projector
 from recorder.core.state import State, View
-from recorder.journal import Journal, open_journal
+from recorder.errors import JournalError
+from recorder.journal import Checkpoint, Journal, open_journal
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +103,8 @@ def restore(journal: Journal, view: View | str, up_to: int) -> Projector:
     head = journal.head_position()
     try:
         stored = journal.checkpoints(checkpoint_name(view))
-    except (apsw.SQLError, TypeError, UnicodeDecodeError) as exc:  # dropped, or edited
-        _skipped(f"journal {journal.path}: its checkpoints cannot be read ({exc}), none used")
+    except JournalError as exc:  # the table dropped, or a checkpoint edited
+        _skipped(f"its checkpoints cannot be read, none used: {exc}")  # exc names the journal
         return Projector(view)
     for cp in stored:
         if cp.position > up_to:
@@ -109,6 +112,7 @@ def restore(journal: Journal, view: View | str, up_to: int) -> Projector:
         try:
             if cp.position > head:
                 raise ValueError(f"it covers position {cp.position}, past the head {head}")
+            _check_chain(journal, cp)
             projector = Projector.from_checkpoint(cp.state, cp.digest)
             if projector.view is not view or projector.position != cp.position:
                 raise ValueError("its state is of another view or position")
@@ -117,6 +121,20 @@ def restore(journal: Journal, view: View | str, up_to: int) -> Projector:
             continue
         return projector
     return Projector(view)
+
+
+def _check_chain(journal: Journal, cp: Checkpoint) -> None:
+    """ValueError unless the checkpoint carries the chain hash of the frame at its position
+    (one look-up; a checkpoint written before revision 0006 carries none and passes)."""
+    if cp.chain_hash is None:
+        return
+    found = journal.chain_hash(cp.position)
+    if cp.chain_hash != found:
+        raise ValueError(
+            f"its chain hash {cp.chain_hash.hex()[:16]} is not the frame's at that position "
+            f"({found.hex()[:16] if found else 'none'}): it was moved, copied from another "
+            "journal, or the frames were replaced"
+        )
 
 
 def _skipped(message: str) -> None:

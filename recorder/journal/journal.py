@@ -2,7 +2,11 @@
 
 :func:`open_journal` is the one way in. A missing or empty file is created at the head revision
 by Alembic (through the stdlib driver, disposed before apsw opens it: rule 5); a file at an older
-revision is refused with the command that upgrades it.
+revision is refused with the command that upgrades it, and a file that lacks one of the schema's
+tables (dropped outside the recorder) is refused to writers, with the advice to restore it from
+a copy. A reader opens it still, so that ``recorder verify`` can report what is missing, and a
+read of a table that is gone (:meth:`Journal.sessions`, :meth:`Journal.checkpoints`, ...) is a
+:class:`~recorder.errors.JournalError` naming the journal and the table.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import apsw
 
 from recorder import __version__
 from recorder.core.frames import Channel, Frame, FrameRecord
-from recorder.errors import JournalAccessError, JournalFullError, NotAJournalError
+from recorder.errors import JournalAccessError, JournalError, JournalFullError, NotAJournalError
 from recorder.journal import forking, guard, ledger, migrate
+from recorder.journal.chain import GENESIS
 from recorder.journal.committer import CommitterProcess
+from recorder.journal.layout import SCHEMA_REVISION, TABLES
 from recorder.journal.ledger import LedgerEvent
 from recorder.journal.reader import FrameFilter, RawRow, Reader
 from recorder.journal.spool import Spool, recover, spool_path, stale
@@ -90,6 +96,11 @@ class Checkpoint:
     state: bytes
     digest: bytes
     created_ns: int
+    chain_hash: bytes | None = None
+    """The hash of the frame at ``position`` when it was written (:data:`GENESIS` at 0): the
+    checkpoint belongs to this journal's frames only while that row holds it
+    (:meth:`Journal.chain_hash`). None in a checkpoint written before revision 0006, or past
+    the head."""
 
 
 class Journal:
@@ -241,12 +252,11 @@ class Journal:
         self._writer().transaction(partial(_record, kind, gap_id, values))
 
     def write_checkpoint(self, name: str, position: int, state: bytes, digest: bytes) -> None:
-        """Store a projector snapshot covering ``position`` (one transaction)."""
-        self._writer().execute_write(
-            "INSERT INTO checkpoints (name, position, state, digest, created_wall_ns,"
-            " recorder_version) VALUES (?,?,?,?,?,?)",
-            (name, position, state, digest, time.time_ns(), __version__),
-        )
+        """Store a projector snapshot covering ``position`` with the chain hash of the frame
+        there, read in the same transaction (one transaction; the frames appended before the
+        call are committed by then)."""
+        values = (name, position, state, digest, time.time_ns(), __version__)
+        self._writer().transaction(partial(_insert_checkpoint, values))
 
     def delete_checkpoints(self, name: str | None = None) -> int:
         """Delete the checkpoints called ``name`` (all if None); return how many went."""
@@ -297,38 +307,82 @@ class Journal:
 
     def sessions(self) -> list[Session]:
         """Every session, oldest first."""
-        rows: list[Any] = self._conn.execute(
-            "SELECT id, venue, capture_point, participant, order_endpoint, market_endpoint,"
-            " recorder_version, host, pid, clock_source, started_wall_ns, ended_wall_ns,"
-            " end_reason FROM sessions ORDER BY id"
-        ).fetchall()
+        with self._reading("sessions"):
+            rows: list[Any] = self._conn.execute(
+                "SELECT id, venue, capture_point, participant, order_endpoint, market_endpoint,"
+                " recorder_version, host, pid, clock_source, started_wall_ns, ended_wall_ns,"
+                " end_reason FROM sessions ORDER BY id"
+            ).fetchall()
         return [Session(*row) for row in rows]
 
     def gaps(self) -> list[Gap]:
         """The gap ledger, oldest first."""
-        rows: list[Any] = self._conn.execute(
-            "SELECT id, session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
-            " detected_wall_ns, detected_position, requested_wall_ns, closed_wall_ns, reason"
-            " FROM gaps ORDER BY id"
-        ).fetchall()
+        with self._reading("gaps"):
+            rows: list[Any] = self._conn.execute(
+                "SELECT id, session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
+                " detected_wall_ns, detected_position, requested_wall_ns, closed_wall_ns, reason"
+                " FROM gaps ORDER BY id"
+            ).fetchall()
         return [Gap(*row) for row in rows]
 
     def ledger(self) -> list[LedgerEvent]:
         """The ledger of ``sessions`` and ``gaps``: every change made to them, oldest first
         (:mod:`recorder.journal.ledger`)."""
-        return ledger.events(self._conn)
+        with self._reading("ledger"):
+            return ledger.events(self._conn)
 
     def checkpoints(self, name: str | None = None) -> list[Checkpoint]:
-        """Checkpoints (of ``name``, or all), newest position first."""
-        sql = "SELECT name, position, state, digest, created_wall_ns FROM checkpoints"
+        """Checkpoints (of ``name``, or all), newest position first.
+
+        Raises :class:`~recorder.errors.JournalError` naming the checkpoint when one holds what
+        no recorder writes (a state stored as text, a position that is no integer: edited
+        outside the recorder), or naming the table when it cannot be read."""
+        sql = (
+            "SELECT id, CAST(name AS BLOB), position, state, digest, created_wall_ns,"
+            " chain_hash FROM checkpoints"
+        )
         params: tuple[Any, ...] = ()
         if name is not None:
             sql += " WHERE name = ?"
             params = (name,)
+        with self._reading("checkpoints"):
+            rows: list[Any] = self._conn.execute(
+                sql + " ORDER BY position DESC, id DESC", params
+            ).fetchall()
+        return [_checkpoint(self.path, row) for row in rows]
+
+    def chain_hash(self, position: int) -> bytes | None:
+        """The hash of the frame at ``position`` (:data:`GENESIS` at 0; None past the head):
+        what a checkpoint there must carry (:attr:`Checkpoint.chain_hash`)."""
+        self._settle()
+        return _chain_hash_at(self._conn, position)
+
+    def stored_checkpoints(self) -> list[tuple[bytes, object, bytes, object, bytes | None]]:
+        """``(name, position, digest, chain hash, the chain hash of the frame at its position)``
+        of every checkpoint as stored, oldest position first; name and digest read as bytes and
+        the rest as found, whatever a tool put there (for ``recorder verify``: an edited
+        checkpoint is a break, not a decoding error)."""
         rows: list[Any] = self._conn.execute(
-            sql + " ORDER BY position DESC, id DESC", params
+            "SELECT CAST(c.name AS BLOB), c.position, CAST(c.digest AS BLOB), c.chain_hash,"
+            " CASE WHEN c.position = 0 THEN ? ELSE f.hash END"
+            " FROM checkpoints AS c LEFT JOIN frames AS f ON f.position = c.position"
+            " ORDER BY c.position, c.id",
+            (GENESIS,),
         ).fetchall()
-        return [Checkpoint(r[0], r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in rows]
+        return [(bytes(r[0] or b""), r[1], bytes(r[2] or b""), r[3], r[4]) for r in rows]
+
+    @contextlib.contextmanager
+    def _reading(self, table: str) -> Iterator[None]:
+        """Reads of ``table``: one a tool dropped or altered (which only a reader's open lets
+        through, for ``recorder verify``) is a clear error, not SQLite's."""
+        try:
+            yield
+        except apsw.SQLError as exc:
+            raise JournalError(
+                f"journal {self.path}: its {table} table cannot be read ({exc}): it was dropped "
+                "or altered outside the recorder; restore the journal from a copy "
+                f"(recorder verify --journal {self.path} says what else is wrong)"
+            ) from exc
 
     def _settle(self) -> None:
         """Reads through the writing journal see every frame appended before them: wait for
@@ -379,8 +433,10 @@ def open_journal(
     (:mod:`recorder.journal.committer`), off this process's CPU and GIL.
 
     Raises :class:`~recorder.errors.NotAJournalError` for a file that is not a journal,
-    :class:`~recorder.errors.JournalSchemaError` for one at another schema revision, and
-    :class:`~recorder.errors.JournalAccessError` for a file or directory that cannot be used.
+    :class:`~recorder.errors.JournalSchemaError` for one at another schema revision,
+    :class:`~recorder.errors.JournalAccessError` for a file or directory that cannot be used,
+    and (unless ``readonly``) :class:`~recorder.errors.JournalError` for a journal that lacks
+    one of its tables.
     """
     path = Path(path)
     if readonly and not path.exists():
@@ -399,11 +455,12 @@ def open_journal(
     appender: Appender | None = None
     try:
         conn = _connect(path, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
-        revision = _revision(conn, path)
-        migrate.refuse_if_old(path, revision)
+        tables = _tables(conn, path)
+        migrate.refuse_if_old(path, _revision(conn, path, tables))
         if readonly:
             _merge_orphan_spool(path, busy_timeout_ms)
             return Journal(path, conn, None, None)
+        _refuse_missing_tables(path, tables)
         lock = writer_lock(path, wait_s=MERGE_WAIT_S)
         writer_conn = _connect(path, readonly=False, busy_timeout_ms=busy_timeout_ms)
         writer_conn.execute("PRAGMA journal_mode=WAL")
@@ -441,6 +498,54 @@ def open_journal(
             release_writer_lock(lock)
         guard.release(path, "apsw")
         raise
+
+
+_STORED_AS = {int: "an integer", float: "a real", str: "text", bytes: "a blob", type(None): "null"}
+
+
+def _checkpoint(path: Path, row: tuple[Any, ...]) -> Checkpoint:
+    """A checkpoint from its row (:meth:`Journal.checkpoints`), or a :class:`JournalError`
+    naming it and the columns that hold what no recorder writes."""
+    row_id, name, position, state, digest, created_ns, chain_hash = row
+    wrong = [
+        f"{column} as {_STORED_AS.get(type(value), type(value).__name__)}"
+        for column, value, kinds in (
+            ("position", position, int),
+            ("state", state, bytes),
+            ("digest", digest, bytes),
+            ("created_wall_ns", created_ns, int),
+            ("chain_hash", chain_hash, (bytes, type(None))),
+        )
+        if not isinstance(value, kinds)
+    ]
+    label = bytes(name or b"").decode(errors="backslashreplace")
+    if wrong:
+        raise JournalError(
+            f"journal {path}: checkpoint {row_id} ({label!r} at position {position!r}) stores "
+            f"its {', '.join(wrong)}, which no recorder writes: it was altered outside the "
+            "recorder; delete the journal's checkpoints (the state is rebuilt from the frames, "
+            "only slower)"
+        )
+    return Checkpoint(label, position, state, digest, created_ns, chain_hash)
+
+
+def _chain_hash_at(conn: apsw.Connection, position: int) -> bytes | None:
+    """The hash of the frame at ``position`` (GENESIS at 0, None when there is none)."""
+    if position == 0:
+        return GENESIS
+    row: Any = conn.execute(
+        "SELECT CAST(hash AS BLOB) FROM frames WHERE position = ?", (position,)
+    ).fetchone()
+    return None if row is None or row[0] is None else bytes(row[0])
+
+
+def _insert_checkpoint(values: tuple[Any, ...], conn: apsw.Connection, _position: int) -> None:
+    """One checkpoint row with the chain hash of its position (in an appender's transaction)."""
+    conn.execute(
+        "INSERT INTO checkpoints (name, position, state, digest, created_wall_ns,"
+        " recorder_version, chain_hash) VALUES (?,?,?,?,?,?,?)",
+        (*values, _chain_hash_at(conn, values[1])),
+    )
 
 
 def _record(
@@ -532,9 +637,9 @@ def _connect(path: Path, *, readonly: bool, busy_timeout_ms: int) -> apsw.Connec
     return conn
 
 
-def _revision(conn: apsw.Connection, path: Path) -> str | None:
+def _tables(conn: apsw.Connection, path: Path) -> set[str]:
     try:
-        tables = {
+        return {
             str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
     except (apsw.NotADBError, apsw.CorruptError) as exc:
@@ -542,12 +647,31 @@ def _revision(conn: apsw.Connection, path: Path) -> str | None:
             f"{path} is not a recorder journal (not a SQLite database, or corrupted: {exc}); "
             "point --journal at a journal file or a new path"
         ) from exc
+
+
+def _revision(conn: apsw.Connection, path: Path, tables: set[str]) -> str | None:
     if "alembic_version" not in tables or "frames" not in tables:
         raise NotAJournalError(
             f"{path} is a SQLite database but not a recorder journal; use another path"
         )
     row: Any = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     return None if row is None else str(row[0])
+
+
+def _refuse_missing_tables(path: Path, tables: set[str]) -> None:
+    """A writer's open of a journal at this revision that lacks some of its tables (dropped
+    outside the recorder): writing on would fail at the first session, gap or checkpoint, or
+    add to a journal whose ledger is gone. A reader's open lets it through, so that
+    ``recorder verify`` reports it (a ``table`` break) and ``recorder state`` projects the
+    frames."""
+    missing = [name for name in TABLES if name not in tables]
+    if missing:
+        raise JournalError(
+            f"journal {path} has no {', '.join(missing)} table{'s' if len(missing) > 1 else ''} "
+            f"(schema revision {SCHEMA_REVISION} has them): dropped outside the recorder, and "
+            "it cannot be written without them; restore the journal from a copy "
+            f"(recorder verify --journal {path} says what else is wrong)"
+        )
 
 
 MERGE_WAIT_S = 1.0

@@ -3,8 +3,12 @@ committing a journal use them without importing SQLAlchemy (the schema's declara
 :mod:`recorder.journal.schema`, needs it, and its import was most of a journal's open time and
 of the committer process's start)."""
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The Alembic revision this recorder reads and writes."""
+
+TABLES = ("sessions", "frames", "gaps", "checkpoints", "ledger")
+"""The journal's tables at this revision (a test keeps them equal to the schema's): a writer
+refuses to open a journal that lacks one (``recorder.journal.journal``)."""
 
 MID_EPOCH_BITS = 14
 """The mid index is keyed by ``position >> MID_EPOCH_BITS`` first (revision 0004)."""

@@ -43,6 +43,7 @@ from typing import Any
 
 import apsw
 
+from recorder.errors import JournalError
 from recorder.journal.layout import GAP_COLUMNS, SESSION_COLUMNS
 
 __all__ = [
@@ -138,8 +139,12 @@ def encode(values: Mapping[str, Value]) -> str:
 
 
 def decode(body: bytes) -> dict[str, Value]:
-    """An event's values; ValueError for a body that is not what :func:`encode` writes."""
-    values = json.loads(body)
+    """An event's values; ValueError for a body that is not what :func:`encode` writes (JSON
+    nested deeper than Python parses included)."""
+    try:
+        values = json.loads(body)
+    except RecursionError as exc:
+        raise ValueError(f"JSON nested too deep to parse ({exc})") from exc
     if not isinstance(values, dict) or not all(
         isinstance(v, int | str | None) and not isinstance(v, bool) for v in values.values()
     ):
@@ -229,11 +234,24 @@ def raw_events(conn: apsw.Connection) -> list[RawEvent]:
 
 
 def events(conn: apsw.Connection) -> list[LedgerEvent]:
-    """Every event, oldest first (the journal's own; see ``recorder verify`` for an edited one)."""
+    """Every event, oldest first (the journal's own). An event that cannot be read (its kind
+    or body edited into what no recorder writes) is a :class:`~recorder.errors.JournalError`
+    naming it; ``recorder verify`` reports such an event as a break instead."""
     rows: list[Any] = conn.execute(
-        "SELECT id, position, kind, row_id, body FROM ledger ORDER BY id"
+        "SELECT id, position, CAST(kind AS BLOB), row_id, CAST(body AS BLOB) FROM ledger"
+        " ORDER BY id"
     ).fetchall()
-    return [LedgerEvent(r[0], r[1], r[2], r[3], decode(r[4].encode())) for r in rows]
+    out = []
+    for event_id, position, kind, row_id, body in rows:
+        try:
+            out.append(LedgerEvent(event_id, position, kind.decode(), row_id, decode(body)))
+        except (ValueError, TypeError, AttributeError) as exc:  # not UTF-8 or JSON, NULL
+            raise JournalError(
+                f"journal {conn.filename}: ledger event {event_id} cannot be read ({exc}): it "
+                f"was altered outside the recorder; recorder verify --journal {conn.filename} "
+                "reports what was changed"
+            ) from exc
+    return out
 
 
 def table_cells(conn: apsw.Connection, table: str) -> list[tuple[int, dict[str, object]]]:

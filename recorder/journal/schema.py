@@ -11,7 +11,10 @@ Tables (ARCHITECTURE.md, "Data model"):
                   UPDATE and DELETE) and hash-chained
                   (``hash = sha256(prev hash ‖ canonical row)``).
 * ``gaps``        the gap ledger: detected, requested, filled or unrecoverable, with times.
-* ``checkpoints`` projector snapshots: the state bytes and the position they cover.
+* ``checkpoints`` projector snapshots: the state bytes and the position they cover, with the
+                  chain hash of the frame at that position (revision 0006; NULL in checkpoints
+                  written before it), so a checkpoint that is not of this journal's frames
+                  there is refused.
 * ``ledger``      every change made to ``sessions`` and ``gaps``, as events written in the same
                   transaction as the change; append-only (triggers) and hash-chained like
                   ``frames``, so ``recorder verify`` can tell an edited session or gap from the
@@ -132,6 +135,7 @@ checkpoints = Table(
     Column("digest", LargeBinary, nullable=False),
     Column("created_wall_ns", BigInteger, nullable=False),
     Column("recorder_version", String, nullable=False),
+    Column("chain_hash", LargeBinary, nullable=True),
 )
 Index("ix_checkpoints_name", checkpoints.c.name, checkpoints.c.position)
 

@@ -39,9 +39,9 @@ journal sets aside any spool it finds as ``<journal>-spool.stale-<ns>``. A recor
 the process's death (a batch whose first length never landed, or the short tail of a spool
 written with ``write(2)`` by an earlier recorder) was never acknowledged and is dropped; a
 record whose CRC does not match, or whose CRC matches bytes that are no row and no wire frame
-(cut short, a channel or text no writer stores), stops recovery there and the spool is kept
-aside (``<journal>-spool.damaged-<ns>``) for inspection, never deleted; ``recorder verify``
-notes it.
+(cut short, a channel or text no writer stores, a session the journal has no row of), stops
+recovery there and the spool is kept aside (``<journal>-spool.damaged-<ns>``) for inspection,
+never deleted; ``recorder verify`` notes it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from pathlib import Path
 import apsw
 
 from recorder.journal.chain import _CHANNEL, _DIRECTION, _HEAD, GENESIS, _sha256, canonical
-from recorder.journal.wire import WIRE, WIRE_TAG, Records, WireFrame, unpack
+from recorder.journal.wire import WIRE, WIRE_TAG, Records, UnknownSessionError, WireFrame, unpack
 
 __all__ = [
     "HEADER",
@@ -336,9 +336,10 @@ def decode(
     )  # fmt: skip
 
 
-_UNDECODABLE = (struct.error, UnicodeDecodeError, KeyError, IndexError)
+_UNDECODABLE = (struct.error, UnicodeDecodeError, KeyError, IndexError, UnknownSessionError)
 """What reading a record raises when its body is not what a writer stores (a CRC that matches
-bytes no writer wrote: an edited spool, or a bug)."""
+bytes no writer wrote: an edited spool, or a bug), or names a session the journal has not (an
+edited spool or ``sessions`` table: the journal opens with the frames before it)."""
 
 
 def _position_of(body: bytes, tagged: bool) -> tuple[int, bytes, WireFrame | None]:

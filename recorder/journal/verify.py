@@ -47,10 +47,13 @@ never an exception. Then, in one pass in position order:
    found.
 7. **Sessions of the frames**: every frame's session was created by a ledger event (adopted
    ones count), and no frame comes before its session's ``session_started`` event.
-8. **Checkpoints**: each projector checkpoint's state is the journal's own projection at its
-   position (re-projected, one pass per view; a checkpoint's digest is only the SHA-256 of its
-   state, which a forger recomputes), and no checkpoint holds what no recorder writes. Checked
-   only while the frames' chain holds (else a note): a broken chain accuses nothing else.
+8. **Checkpoints**: each checkpoint's chain hash (revision 0006) is the hash of the frame at its
+   position — a look-up, before any re-projection: one that is not was moved, copied from
+   another journal, or outlived the frames it was projected from; each projector checkpoint's
+   state is the journal's own projection at its position (re-projected, one pass per view; a
+   checkpoint's digest is only the SHA-256 of its state, which a forger recomputes), and no
+   checkpoint holds what no recorder writes. Checked only while the frames' chain holds (else a
+   note): a broken chain accuses nothing else.
 
 A spool set aside as damaged beside the journal (acknowledged frames a merge could not read,
 :mod:`recorder.journal.spool`) is a note.
@@ -423,15 +426,29 @@ def _stopped(breaks: list[Break]) -> VerifyReport:
 
 
 def _forged_checkpoints(journal: Journal, head_position: int) -> list[Break]:
-    """Every projector checkpoint against the journal's own projection at its position (one
-    pass per view, up to its highest checkpoint: 2.3 to 2.6 s a view for 1M frames). A
-    checkpoint holds a state and its SHA-256, which whoever writes the state can recompute;
-    ``recorder state`` starts from the newest one, so a forged one changes what it prints.
-    Checkpoints past the head are :func:`_outside_the_chain`'s."""
+    """Every checkpoint's chain hash against the frame at its position (a look-up), then every
+    projector checkpoint against the journal's own projection at its position (one pass per
+    view, up to its highest checkpoint: 2.3 to 2.6 s a view for 1M frames). A checkpoint holds
+    a state and its SHA-256, which whoever writes the state can recompute; ``recorder state``
+    starts from the newest one, so a forged one changes what it prints. Checkpoints past the
+    head are :func:`_outside_the_chain`'s."""
     breaks = []
     projectors = {checkpoint_name(view).encode(): Projector(view) for view in View}
-    for name, position, digest in journal.reader.checkpoint_digests():
+    for name, position, digest, chain_hash, frame_hash in journal.stored_checkpoints():
         if isinstance(position, int) and position > head_position:
+            continue
+        if chain_hash is not None and chain_hash != frame_hash:
+            breaks.append(
+                Break(
+                    position if isinstance(position, int) else None,
+                    "checkpoint",
+                    f"checkpoint {name.decode(errors='replace')!r} at position {position!r} "
+                    "was not projected from this journal's frames there (its chain hash "
+                    f"{hex_of(chain_hash)[:16]}, the frame's {hex_of(frame_hash)[:16]}): it was "
+                    "moved, copied from another journal, or the frames were replaced, and "
+                    "`recorder state` skips it; delete it",
+                )
+            )
             continue
         projector = projectors.get(name)
         if projector is None or not isinstance(position, int):

@@ -32,7 +32,7 @@ from recorder.core.frames import Channel, Direction, FrameRecord
 from recorder.errors import JournalError
 from recorder.venues import RECORD_BUILDERS, RecordBuilder, record_builder
 
-__all__ = ["WIRE", "WIRE_TAG", "Records", "WireFrame", "unpack"]
+__all__ = ["WIRE", "WIRE_TAG", "Records", "UnknownSessionError", "WireFrame", "unpack"]
 
 WireFrame = tuple[int, Channel, Direction, int, int, int, bytes, object]
 """``(session_id, channel, direction, wall_ns, mono_ns, flags, payload, envelope)``: a frame as a
@@ -57,6 +57,13 @@ def unpack(body: bytes | memoryview) -> tuple[int, WireFrame]:
         bytes(body[WIRE.size :]), None,
     )  # fmt: skip
     return position, frame
+
+
+class UnknownSessionError(JournalError):
+    """A wire frame names a session the journal has no row of. A writer starts a session (its
+    row committed) before it journals the session's frames, so the frame or the ``sessions``
+    table was altered: a spooled frame's recovery keeps the spool aside as damaged
+    (:func:`recorder.journal.spool.recover`); a writer's own commit fails with it."""
 
 
 class Records:
@@ -93,7 +100,7 @@ class Records:
         row = self._conn.execute("SELECT venue FROM sessions WHERE id = ?", (session_id,))
         found = row.fetchone()
         if found is None:
-            raise JournalError(
+            raise UnknownSessionError(
                 f"journal {self._path}: a frame of session {session_id} is to be committed, and "
                 "the journal has no such session; frames of a session follow its start_session"
             )
