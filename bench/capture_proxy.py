@@ -315,6 +315,10 @@ def capture(
         upstream=Upstream(upstream[0], upstream[1], exchange_key),
         bot_keys=[bot_key],
         status_log_s=0,
+        # The minimal exchange sends no heartbeats: the upstream watch must not take its quiet
+        # market channel for a lost connection (and reconnect mid-run).
+        heartbeat_ms=3_600_000,
+        reconnect_backoff_cap_ms=3 * 3_600_000,
     )
     endpoints = service.start()
     out.put((endpoints.order, service.keys.public))
