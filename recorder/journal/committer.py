@@ -25,6 +25,11 @@ commits them, and tells the appender how far it got.
   waited ``safe_commit_ms``, at once on a flush, and answers each commit with ``C | position |
   hash``. It chains from the SQLite head, so a row whose position does not continue the head is
   an error, never a fork of the chain.
+* **Priority**: the child lowers its own CPU priority (``nice`` :data:`NICE`): its commits are
+  deferred work, and at the priority of the loop that forwards frames they took a core from it
+  (and from the bot and the exchange sharing the machine) for milliseconds at a time; below it,
+  they fill the idle moments. It cannot fall behind for ever: the parent hands over no more
+  than :data:`MAX_BEHIND` rows past the child's last commit before it waits for it.
 * **Signals**: the child ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group):
   the parent's clean stop, or the parent's death, ends it.
 * **Deaths**: a parent killed with ``kill -9`` closes the child's life pipe: the child commits
@@ -81,6 +86,12 @@ __all__ = [
 
 COMMIT_ROWS = 1024
 """The child commits once this many rows wait (or the oldest has waited ``safe_commit_ms``)."""
+NICE = 10
+"""How much the child lowers its CPU priority (``os.nice``): a core shared with the parent's
+loop goes to the loop first (a starved child is bounded by :data:`MAX_BEHIND`)."""
+MAX_BEHIND = 65_536
+"""The most rows handed over past the child's last commit: past it, a hand-over waits for the
+child's commit (back-pressure on the writer, rather than memory without bound)."""
 READY_TIMEOUT_S = 60.0
 """How long the parent waits for a new child to be ready."""
 ANSWER_TIMEOUT_S = 60.0
@@ -325,6 +336,7 @@ def main(argv: Sequence[str]) -> int:
 
     path, endpoint, _lock_fd, life, commit_ms, busy_ms = argv
     life_fd = int(life)
+    os.nice(NICE)
     conn = _connect(Path(path), readonly=False, busy_timeout_ms=int(busy_ms))
     chain = _Chain(conn, path)
     zctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)

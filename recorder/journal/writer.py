@@ -73,7 +73,7 @@ import apsw
 from recorder.core.frames import FrameRecord
 from recorder.errors import JournalAccessError, JournalClosedError, JournalError, JournalFullError
 from recorder.journal.chain import _sha256, canonical
-from recorder.journal.committer import CommitterProcess
+from recorder.journal.committer import MAX_BEHIND, CommitterProcess
 from recorder.journal.spool import CANON_CRC, CANON_TAG, HEADER, RECORD, Spool, wire_records
 from recorder.journal.wal import WalCheckpointer
 from recorder.journal.wire import Records, WireFrame
@@ -475,6 +475,8 @@ class Appender:
                     committer.check()
                     committer.hand(handed)
                     ack = committer.acks()
+                    if ack is None and batch[-1][0] - self._committed > MAX_BEHIND:
+                        ack = committer.sync()  # so far behind: wait for it (back-pressure)
                 else:
                     ack = committer.sync()
             except BaseException as exc:

@@ -222,3 +222,52 @@ def test_close_uses_the_committer_only_once_another_threads_flush_is_done(
     assert child.process.poll() is not None, "the committer did not exit after close()"
     with open_journal(path, readonly=True) as reader:
         assert [f.payload for f in reader.frames()] == [r.payload for r in records[:10]]
+
+
+def test_the_committer_runs_below_its_parents_cpu_priority(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "n.journal", committer="process") as journal:
+        pid = journal.committer_pid
+        assert pid is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(mine + committer_module.NICE, 19)
+
+
+def test_a_committer_far_behind_holds_the_writer_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A child that gets no CPU (here: stopped) must not let the rows handed to it grow without
+    # bound: past MAX_BEHIND uncommitted rows a hand-over waits for its commit.
+    monkeypatch.setattr(committer_module, "ANSWER_TIMEOUT_S", DEADLINE_S)
+    monkeypatch.setattr("recorder.journal.writer.MAX_BEHIND", 50)
+    path = tmp_path / "b.journal"
+    journal = open_journal(path, committer="process")
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(300, session_id=sid)
+    journal.append(records[:10])
+    journal.flush()
+    pid = journal.committer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        appended: list[int] = []
+
+        def append_and_hand() -> None:
+            for record in records[10:]:
+                appended.append(journal.append_one(record))
+                journal.commit_pending()
+
+        handed, raised = _outcome(append_and_hand)
+        handed.join(DEADLINE_S + WAIT)
+        hung = handed.is_alive()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    handed.join(WAIT)
+    assert not hung
+    (error,) = raised
+    assert isinstance(error, JournalError), error  # it waited for the child, and gave up
+    assert "did not answer" in str(error)
+    journal.close()
+    assert 10 + 50 <= appended[-1] < len(records)  # held back once 50 rows were behind
+    with open_journal(path, committer="process") as again:  # nothing lost: all in the spool
+        assert again.head_position() == appended[-1]
+        assert verify(again).ok
