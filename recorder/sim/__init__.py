@@ -5,7 +5,8 @@ Layers (pure first): :mod:`~recorder.sim.engine` (books and matching, the ground
 :mod:`~recorder.sim.exchange` (runs, seqs, replay record, heartbeats),
 :mod:`~recorder.sim.faults` (what reaches the wire), :mod:`~recorder.sim.liquidity` (seeded
 bots), :mod:`~recorder.sim.session` (frame streams without sockets) and, with I/O,
-:mod:`~recorder.sim.server` and :mod:`~recorder.sim.control`.
+:mod:`~recorder.sim.server` and :mod:`~recorder.sim.control`; :mod:`~recorder.sim.failures`
+decides what the server's loop logs of its own bugs.
 """
 
 from recorder.sim.engine import Engine

@@ -7,7 +7,8 @@ loopback). A request is one JSON object ``{"op": ..., ...}``; the reply is
 =================  ==========================================================  ==================
 op                 arguments                                                   does
 =================  ==========================================================  ==================
-``status``         —                                                           run, seqs, faults
+``status``         —                                                           run, seqs, faults,
+                                                                               internal errors
 ``events``         ``last`` (default 50)                                       recent fault log
 ``drop_next``      ``participant``, ``count``, ``replies_only`` (false)        seq gap
 ``drop_ack``       ``participant``                                             S1
@@ -36,6 +37,7 @@ import zmq
 
 from recorder.core.frames import Channel
 from recorder.errors import RecorderError, SimulatorError
+from recorder.sim.failures import Step
 
 if TYPE_CHECKING:
     from recorder.sim.server import SimServer
@@ -71,7 +73,9 @@ def handle_control(server: SimServer, request: bytes) -> bytes:
     except (ValueError, KeyError, TypeError, RecorderError) as exc:
         reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:  # a bug: the REP socket still owes an answer, the loop serves on
-        log.exception("control request %r failed inside the simulator", request[:200])
+        server._failed(
+            Step.CONTROL, exc, f"control request {request[:200]!r} failed inside the simulator"
+        )
         reply = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
     return json.dumps(reply).encode("utf-8")
 

@@ -231,32 +231,37 @@ class Exchange:
         return self._emit([status(participant, mid, pb.REJECT_MALFORMED, text)], now)
 
     def heartbeats(self, now: Now) -> list[Delivery]:
-        """One heartbeat on the market channel and one to every attached participant."""
-        out: list[Outbound] = []
+        """One heartbeat on the market channel and one to every attached participant.
+
+        All or nothing, as :meth:`_emit`: the beats are counted once every heartbeat is
+        sequenced, so a failure leaves no beat number behind.
+        """
         interval = self.heartbeat_ms
-        for participant in self._attached:
-            stream = self._streams[participant]
-            stream.beat += 1
-            out.append(
-                Outbound(
-                    participant,
-                    pb.Envelope(
-                        mversion=MVERSION,
-                        heartbeat=pb.Heartbeat(interval_ms=interval, beat=stream.beat),
-                    ),
-                )
+        streams = [self._streams[p] for p in self._attached]
+        out = [
+            Outbound(
+                participant,
+                pb.Envelope(
+                    mversion=MVERSION,
+                    heartbeat=pb.Heartbeat(interval_ms=interval, beat=stream.beat + 1),
+                ),
             )
-        self._market_beat += 1
+            for participant, stream in zip(self._attached, streams, strict=True)
+        ]
         out.append(
             Outbound(
                 None,
                 pb.Envelope(
                     mversion=MVERSION,
-                    heartbeat=pb.Heartbeat(interval_ms=interval, beat=self._market_beat),
+                    heartbeat=pb.Heartbeat(interval_ms=interval, beat=self._market_beat + 1),
                 ),
             )
         )
-        return self._emit(out, now)
+        deliveries = self._emit(out, now)
+        for stream in streams:
+            stream.beat += 1
+        self._market_beat += 1
+        return deliveries
 
     def _emit(self, outs: Iterable[Outbound], now: Now) -> list[Delivery]:
         run_id = self.run_id

@@ -25,6 +25,12 @@ or in the foreground with :meth:`serve_forever` (``recorder sim``; Ctrl-C stops 
 A request the exchange fails on (a bug) is answered by the exchange itself
 (:class:`~recorder.sim.exchange.RequestFailure`); the loop logs it, with the participant and the
 mid, and serves on. Should even that answer fail, the request is logged and left unanswered.
+A bug in any other step of the loop (:class:`~recorder.sim.failures.Step`: the heartbeats, the
+liquidity bots, the release of delayed deliveries, the fault layer, sending) skips that step
+once and the loop serves on; what the step had sequenced counts as sent (a gap that replay
+fills), and a failure that had changed a book restarts the run, as a request's does. Every
+failure is counted (``internal_errors`` in :meth:`SimServer.status`) and logged through
+:class:`~recorder.sim.failures.FailureLog`: the first of its kind with its traceback, then counts.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from recorder.errors import SimulatorError
 from recorder.keys import KeyPair
 from recorder.sim.engine import Engine
 from recorder.sim.exchange import Delivery, Exchange, Now, request_mid
+from recorder.sim.failures import FailureLog, Report, Step
 from recorder.sim.faults import FaultKind, FaultPlan, Transmission
 from recorder.sim.liquidity import Liquidity, LiquidityConfig
 from recorder.sim.model import BookView, Fill, RestingOrder, default_contracts
@@ -135,6 +142,7 @@ class SimServer:
         self._rng = random.Random(config.seed)
         self._liquidity_on = liquidity and bool(self.liquidity.participants)
         self.faults = FaultPlan()
+        self._failures = FailureLog()
         self._record = record_frames
         self._frames: list[WireFrame] = []
         self._frames_lock = threading.Lock()
@@ -375,19 +383,15 @@ class SimServer:
 
     def beat(self) -> None:
         """Send heartbeats on both channels now (tests use it to synchronise)."""
-
-        def send() -> None:
-            now = self._now()
-            self._dispatch(None, self.exchange.heartbeats(now), now)
-
-        self.call(send)
+        self.call(self._beat)
 
     def fault_events(self) -> list[Any]:
         """Every fault that fired so far (:class:`~recorder.sim.faults.FaultEvent`)."""
         return self.call(lambda: list(self.faults.events))
 
     def status(self) -> dict[str, Any]:
-        """A summary: run, participants with their seqs and connections, armed faults."""
+        """A summary: run, participants with their seqs and connections, armed faults, and the
+        failures inside the simulator (``internal_errors``, and by loop step)."""
         return self.call(self._status)
 
     # ------------------------------------------------------------------ loop-thread internals
@@ -450,6 +454,8 @@ class SimServer:
             },
             "armed": self.faults.armed(),
             "fault_events": len(self.faults.events),
+            "internal_errors": self._failures.total,
+            "internal_errors_by_step": {str(s): n for s, n in self._failures.counts.items()},
         }
 
     def _log(
@@ -472,6 +478,13 @@ class SimServer:
         mono = time.monotonic_ns()
         next_beat = mono + heartbeat_ns
         next_liquidity = mono + liquidity_ns
+        control = self._control
+
+        def answer_control() -> None:
+            control.send(handle_control(self, control.recv()))
+
+        # Each step is guarded (a bug skips it once, see _guarded); its timer is set first, so
+        # a step that fails on every tick still runs once a tick, not on every turn.
         try:
             while not self._stopping.is_set():
                 mono = time.monotonic_ns()
@@ -483,29 +496,78 @@ class SimServer:
                 timeout = max(0, (deadline - mono) // 1_000_000)
                 events = dict(poller.poll(timeout))
                 if self._router in events:
-                    self._drain_router()
+                    self._guarded(Step.ORDERS, self._drain_router)
                 if self._wake_pull in events:
                     self._drain_calls()
-                if self._control in events:
-                    request = self._control.recv()
-                    self._control.send(handle_control(self, request))
+                if control in events:
+                    self._guarded(Step.CONTROL, answer_control)
                 mono = time.monotonic_ns()
                 if mono >= next_beat:
                     next_beat = mono + heartbeat_ns
-                    now = self._now()
-                    self._dispatch(None, self.exchange.heartbeats(now), now)
+                    self._guarded(Step.HEARTBEATS, self._beat)
                 if self._liquidity_on and mono >= next_liquidity:
                     next_liquidity = mono + liquidity_ns
-                    now = self._now()
-                    bot, data = self.liquidity.next_request(self._rng, self.engine, *now)
-                    self._serve(bot, (data,), now)
+                    self._guarded(Step.LIQUIDITY, self._trade)
                 if self._delayed:
-                    self._flush_delayed(time.time_ns())
-        except Exception:  # pragma: no cover - a bug; keep the traceback visible
+                    self._guarded(Step.DELAYED, lambda: self._flush_delayed(time.time_ns()))
+        except Exception:  # pragma: no cover - a bug outside every step; keep the traceback
             log.exception("simulator loop failed")
             raise
         finally:
             self._drain_calls()
+            for report in self._failures.pending(time.monotonic_ns()):
+                _log_failure(report)
+
+    def _guarded(self, step: Step, work: Callable[[], None]) -> None:
+        """Run one step of the loop; a failure (a bug) skips the rest of it, this once.
+
+        What the step had sequenced before it failed stays in the replay record, sent or not (a
+        gap the participant recovers, as after a dropped message); if it had changed a book,
+        the run is restarted, so nothing of it survives (see :meth:`_undo_if_spoiled`).
+        """
+        try:
+            work()
+        except Exception as exc:
+            undone = self._undo_if_spoiled(step)
+            self._failed(
+                step, exc, f"the {step} step failed inside the simulator{undone}; skipped once"
+            )
+
+    def _undo_if_spoiled(self, step: Step) -> str:
+        """After a failure: if it had changed a book with no undo (the engine is spoiled),
+        restart the run, as a failed request does; returns what the failure's log adds."""
+        if not self.engine.spoiled:
+            return ""
+        try:
+            run_id = self.exchange.restart()
+        except Exception as exc:
+            self._failed(step, exc, "restarting the run to undo a failure failed")
+            return " (it had changed a book, and restarting the run failed)"
+        return f" (it had changed a book: the run was restarted, new run {run_id})"
+
+    def _failed(self, step: Step, error: BaseException, detail: str) -> None:
+        """Count a failure inside the simulator and log it, if its kind is not being counted."""
+        report = self._failures.note(step, error, time.monotonic_ns(), detail)
+        if report is not None:
+            _log_failure(report, error)
+
+    def _beat(self) -> None:
+        now = self._now()
+        self._dispatch(None, self.exchange.heartbeats(now), now)
+
+    def _trade(self) -> None:
+        """One liquidity bot's next request, served as a participant's is (off the hot path)."""
+        now = self._now()
+        bot, data = self.liquidity.next_request(self._rng, self.engine, *now)
+        parts = (data,)
+        try:
+            deliveries = self.exchange.receive(bot, parts, now)
+        except Exception as exc:
+            self._unanswered(Step.LIQUIDITY, bot, parts, exc)
+            return
+        if self.exchange.failures:
+            self._log_failures(Step.LIQUIDITY)
+        self._dispatch(bot, deliveries, now)
 
     def _drain_calls(self) -> None:
         while True:
@@ -561,45 +623,37 @@ class SimServer:
                 continue
             try:
                 deliveries = exchange.receive(participant, parts, now)
-            except Exception:
-                self._unanswered(participant, parts)
+            except Exception as exc:
+                self._unanswered(Step.ORDERS, participant, parts, exc)
                 continue
             if failures:
-                self._log_failures()
+                self._log_failures(Step.ORDERS)
             self._dispatch(participant, deliveries, now)
 
-    def _serve(self, participant: str, parts: Sequence[bytes], now: Now) -> None:
-        """Hand one request to the exchange and send what it answers (off the hot path)."""
-        try:
-            deliveries = self.exchange.receive(participant, parts, now)
-        except Exception:
-            self._unanswered(participant, parts)
-            return
-        if self.exchange.failures:
-            self._log_failures()
-        self._dispatch(participant, deliveries, now)
-
-    def _log_failures(self) -> None:
+    def _log_failures(self, step: Step) -> None:
         failures = self.exchange.failures
         for failure in failures:
-            log.error(
-                "request %s from %s failed inside the simulator; answered REJECT_MALFORMED%s",
-                failure.mid or "(no mid)",
-                failure.participant,
-                " in a new run (it had changed the engine)" if failure.restarted else "",
-                exc_info=failure.error,
+            restarted = " in a new run (it had changed the engine)" if failure.restarted else ""
+            self._failed(
+                step,
+                failure.error,
+                f"request {failure.mid or '(no mid)'} from {failure.participant} failed inside "
+                f"the simulator; answered REJECT_MALFORMED{restarted}",
             )
         failures.clear()
 
-    def _unanswered(self, participant: str, parts: Sequence[bytes]) -> None:
-        log.exception(
-            "request %s from %s failed inside the simulator, and so did its answer; "
-            "it is left unanswered",
-            request_mid(parts) or "(no mid)",
-            participant,
+    def _unanswered(
+        self, step: Step, participant: str, parts: Sequence[bytes], error: Exception
+    ) -> None:
+        undone = self._undo_if_spoiled(step)
+        self._failed(
+            step,
+            error,
+            f"request {request_mid(parts) or '(no mid)'} from {participant} failed inside the "
+            f"simulator, and so did its answer{undone}; it is left unanswered",
         )
         if self.exchange.failures:
-            self._log_failures()
+            self._log_failures(step)
 
     def _dispatch(self, requester: str | None, deliveries: list[Delivery], now: Now) -> None:
         if self.faults.idle and not self._delayed:
@@ -656,6 +710,21 @@ class SimServer:
         router = self._router
         router.send(rid, zmq.SNDMORE)
         router.send(delivery.data)
+
+
+def _log_failure(report: Report, error: BaseException | None = None) -> None:
+    """Log what :class:`~recorder.sim.failures.FailureLog` reports of a failure."""
+    if not report.repeats:
+        log.error("%s", report.detail, exc_info=error)
+        return
+    log.error(
+        "%s (%d more failure(s) of this kind, %s, in the last %.1f s; the first was logged with "
+        "its traceback)",
+        report.detail,
+        report.repeats,
+        report.kind,
+        report.over_ns / 1e9,
+    )
 
 
 def _text(participant: bytes | str) -> str:
