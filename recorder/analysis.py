@@ -6,9 +6,11 @@ Every table is read from the journal alone, through the same code as the rest of
 * :func:`frames` — one row per journaled frame (metadata, both clocks; payload optional);
 * :func:`orders` — one row per request: :mod:`recorder.lifecycle` (sent, acked, first fill and
   finished as timestamps, ACK latency and time to fill);
-* :func:`fills` — the projector's fills (:func:`recorder.projection.project`), with their time;
-* :func:`positions` — position and realised P&L per contract after each fill (FIFO, integer
-  cents, the projector's :class:`~recorder.core.positions.PositionLedger`): the P&L curve;
+* :func:`fills` — the projector's fills (:func:`recorder.projection.project`), with their time
+  and participant;
+* :func:`positions` — position and realised P&L per participant and contract after each fill
+  (FIFO, integer cents, the projector's :class:`~recorder.core.positions.PositionLedger`): the
+  P&L curve;
 * :func:`arrivals` — the book top of the order's contract at the moment each order was sent, as
   the bot knew it (the last ``BookTop`` journaled before the order), for slippage;
   :func:`slippage` joins it to the fills;
@@ -16,45 +18,67 @@ Every table is read from the journal alone, through the same code as the rest of
 * :func:`export` — all of them as Parquet or CSV files plus ``manifest.json`` (row counts, the
   sha256 of each file, the journal's head position and hash).
 
-Times are ``datetime64[ns, UTC]`` columns named ``*_time`` next to the raw ``*_ns`` integers;
-durations are in microseconds (``*_us``). Prices are integer cents, as on the wire. Every column
-has its declared dtype, so an empty table exports with the schema of a full one. pandas is
-imported here only, never by the core package.
+Times are ``datetime64[ns, UTC]`` columns named ``*_time`` next to the raw ``*_ns`` integers
+(the wall clock); ``*_mono_ns`` are the monotonic clock of the frame's capture point. Durations
+are in microseconds (``*_us``), measured on the monotonic clock of the capture point that
+journaled both frames, and on the wall clocks only where the frames come from different capture
+points (their monotonic clocks count from different origins): the ``*_clock`` column next to a
+duration says which (``mono`` or ``wall``; :mod:`recorder.lifecycle`). A wall clock stepped or
+slewed while a request waited (NTP) thus changes no duration of one capture point. Prices are
+integer cents, as on the wire. Every column has its declared dtype, so an empty table exports
+with the schema of a full one. pandas is imported here only, never by the core package.
+
+Participants: a journal may hold several (sessions of several bots, or of a simulator's
+clients). The projector reads one participant's streams (their seqs run per participant), so
+the fill-based tables (:func:`fills`, :func:`positions`, :func:`slippage`) project each
+participant's sessions apart and name the ``participant`` (the sessions' key; ``""`` where a
+session names none) on every row; the P&L curve runs per participant.
 
 Missing values, one convention per dtype:
 
-* ``Int64`` (nullable integers: ``acked_ns``, ``first_fill_ns``, ``finished_ns``, the gap
-  ledger's ``requested_wall_ns``, ``closed_wall_ns``, ``detected_position`` and
-  ``contract_id``, ``top_position``) hold ``<NA>`` where there is no value, and every
-  nanosecond where there is one; their ``*_time`` column is ``NaT`` there;
+* ``Int64`` (nullable integers: ``acked_ns``, ``first_fill_ns``, ``finished_ns``, their
+  ``*_mono_ns``, the gap ledger's ``requested_wall_ns``, ``closed_wall_ns``,
+  ``detected_position`` and ``contract_id``, ``top_position``) hold ``<NA>`` where there is no
+  value, and every nanosecond where there is one; their ``*_time`` column is ``NaT`` there;
 * ``float64`` (``ack_latency_us``, ``time_to_fill_us``, the arrival's ``bid``, ``ask``,
   ``mid_price``, ``spread_cents``, ``top_age_us``, and whatever ``slippage`` finds no arrival
   for) hold ``NaN``;
 * ``str`` (pandas' own: ``object`` in pandas 2, the string dtype in pandas 3) is never missing:
   ``""`` says "none" — as on the wire, where LX/1 leaves a string empty — for the ``side`` of
   an order whose side is unknown, no ``client_ref`` / ``batch_mid``, no first reply yet
-  (``ack_code``, ``run_id``), a request still working (``outcome``), a frame without ``mid`` or
-  ``run_id``, a gap without ``reason``. Test them with ``== ""``, not ``isna()``. (A CSV export
+  (``ack_code``, ``run_id``, ``ack_latency_clock``), no fill (``time_to_fill_clock``), no
+  book top (``top_age_clock``), a request still working (``outcome``), a frame without ``mid``
+  or ``run_id``, a gap without ``reason``. Test them with ``== ""``, not ``isna()``. (A CSV export
   cannot tell ``""`` from missing: ``read_csv`` reads both as NaN; Parquet keeps them apart.)
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import importlib
 import json
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from recorder import __version__
 from recorder.core.positions import PositionLedger
+from recorder.core.projector import Projector
 from recorder.core.state import State
 from recorder.errors import RecorderError
 from recorder.journal import Journal, open_journal
 from recorder.journal.verify import verify
-from recorder.lifecycle import TRADE_KINDS, Lifecycle, lifecycles
+from recorder.lifecycle import (
+    TRADE_KINDS,
+    LatencyClock,
+    Lifecycle,
+    Stamp,
+    builder_for,
+    elapsed,
+    session_clocks,
+)
 from recorder.projection import project
 from recorder.venues.lx import lx1_pb2 as pb
 
@@ -151,26 +175,38 @@ _ORDER_DTYPES = {
     "size": "int64", "price_in_cents": "int64", "client_ref": "str", "batch_mid": "str",
     "run_id": "str", "resends": "int64", "ack_code": "str", "outcome": "str",
     "filled_size": "int64", "sent_ns": "int64", "acked_ns": "Int64", "first_fill_ns": "Int64",
-    "finished_ns": "Int64", "ack_latency_us": "float64", "time_to_fill_us": "float64",
-    "sent_position": "int64", "frames": "int64",
+    "finished_ns": "Int64", "sent_mono_ns": "int64", "acked_mono_ns": "Int64",
+    "first_fill_mono_ns": "Int64", "ack_latency_us": "float64", "ack_latency_clock": "str",
+    "time_to_fill_us": "float64", "time_to_fill_clock": "str", "sent_position": "int64",
+    "frames": "int64",
 }  # fmt: skip
 
 
 def _lifecycles(journal: Journal) -> list[Lifecycle]:
     """The journal's lifecycles, each session's frames in its participant's streams (a replay
-    after a reconnect re-sends frames journaled in an earlier session)."""
-    participants = {s.id: s.participant for s in journal.sessions()}
-    return lifecycles(journal.frames(), participants)
+    after a reconnect re-sends frames journaled in an earlier session) and on its capture
+    point's clock."""
+    return list(builder_for(journal.sessions()).feed(journal.frames()).lifecycles.values())
 
 
 def _side(life: Lifecycle) -> str:
     return "" if life.is_ask is None else ("ask" if life.is_ask else "bid")
 
 
+def _us(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1000
+
+
+def _clock(clock: LatencyClock | None) -> str:
+    return "" if clock is None else clock.value
+
+
 def orders(journal: JournalLike) -> DataFrame:
     """One row per request (:class:`recorder.lifecycle.Lifecycle`), in the order they were sent:
-    ``sent_time``, ``acked_time``, ``first_fill_time``, ``finished_time``, ``ack_latency_us``,
-    ``time_to_fill_us``, the outcome and the order's terms."""
+    ``sent_time``, ``acked_time``, ``first_fill_time``, ``finished_time`` (and the monotonic
+    ``*_mono_ns`` of the first three), ``ack_latency_us`` and ``time_to_fill_us`` with the
+    clock each was measured on, the outcome, the order's terms, ``resends`` (a ``Batch``'s
+    inner messages count the batch's resends: they went out with it) and ``frames``."""
     with _opened(journal) as j:
         lives = _lifecycles(j)
     rows = [
@@ -178,10 +214,10 @@ def orders(journal: JournalLike) -> DataFrame:
             life.mid, life.kind, life.session_id, life.contract_id, _side(life), life.size,
             life.price_in_cents, life.client_ref, life.batch_mid, life.run_id, life.resends,
             life.ack_code, life.outcome, life.filled_size, life.sent_ns, life.acked_ns,
-            life.first_fill_ns, life.finished_ns,
-            None if life.ack_latency_ns is None else life.ack_latency_ns / 1000,
-            None if life.time_to_fill_ns is None else life.time_to_fill_ns / 1000,
-            life.sent_position, len(life.positions),
+            life.first_fill_ns, life.finished_ns, life.sent_mono_ns, life.acked_mono_ns,
+            life.first_fill_mono_ns, _us(life.ack_latency_ns), _clock(life.ack_latency_clock),
+            _us(life.time_to_fill_ns), _clock(life.time_to_fill_clock), life.sent_position,
+            len(life.positions),
         )
         for life in lives
     ]  # fmt: skip
@@ -197,47 +233,96 @@ def _wall_at(journal: Journal, positions: list[int]) -> dict[int, int]:
     return out
 
 
+_Projection = tuple[str, State]
+"""A participant and the projection of its sessions."""
+
+
+def _projections(journal: Journal, state: State | None) -> list[_Projection]:
+    """One projection per participant: the journal's own (``state`` when given) when it holds
+    one participant; else each participant's sessions projected apart, as the projector reads
+    one participant's streams (order-channel seqs run per participant)."""
+    sessions: dict[str, set[int]] = {}
+    for s in journal.sessions():
+        sessions.setdefault(s.participant, set()).add(s.id)
+    if len(sessions) <= 1:
+        return [(next(iter(sessions), ""), state or project(journal))]
+    if state is not None:
+        names = ", ".join(repr(p[:16]) for p in sessions)
+        raise ValueError(
+            f"journal {journal.path} holds {len(sessions)} participants ({names}) and a state "
+            "is one projection of them all: leave state out, each participant is projected "
+            "from its own sessions"
+        )
+    out = []
+    for participant, ids in sessions.items():
+        projector = Projector()
+        projector.apply_rows(row for row in journal.rows() if row[1] in ids)
+        out.append((participant, projector.state()))
+    return out
+
+
 def fills(journal: JournalLike, *, state: State | None = None) -> DataFrame:
     """The projector's own fills, in the order they happened: ``position, wall_ns, wall_time,
-    trade_id, contract_id, entry_id, side, is_ask, price_in_cents, size, client_ref``."""
+    participant, trade_id, contract_id, entry_id, side, is_ask, price_in_cents, size,
+    client_ref``. ``state`` (a projection of the journal, to share one) only for a journal of
+    one participant: one of several is projected from its own sessions."""
     with _opened(journal) as j:
-        state = state or project(j)
-        walls = _wall_at(j, [f.position for f in state.fills])
-    refs = {o.entry_id: o.client_ref for o in state.orders}
+        return _fills(j, _projections(j, state))
+
+
+def _fills(journal: Journal, projections: list[_Projection]) -> DataFrame:
+    # each participant's fills in the order its projection applied them (a frame held behind a
+    # gap comes after the frames that filled it), the participants' interleaved by position
+    everyone = list(
+        heapq.merge(
+            *([(f, who) for f in state.fills] for who, state in projections),
+            key=lambda x: x[0].position,
+        )
+    )
+    walls = _wall_at(journal, [f.position for f, _ in everyone])
+    refs = {o.entry_id: o.client_ref for _, state in projections for o in state.orders}
     rows = [
-        (f.position, walls.get(f.position, 0), f.trade_id, f.contract_id, f.entry_id,
+        (f.position, walls.get(f.position, 0), who, f.trade_id, f.contract_id, f.entry_id,
          "ask" if f.is_ask else "bid", f.is_ask, f.price_in_cents, f.size,
          refs.get(f.entry_id, ""))
-        for f in state.fills
+        for f, who in everyone
     ]  # fmt: skip
-    dtypes = {"position": "int64", "wall_ns": "int64", "trade_id": "int64",
-              "contract_id": "int64", "entry_id": "str", "side": "str", "is_ask": "bool",
-              "price_in_cents": "int64", "size": "int64", "client_ref": "str"}  # fmt: skip
+    dtypes = {"position": "int64", "wall_ns": "int64", "participant": "str",
+              "trade_id": "int64", "contract_id": "int64", "entry_id": "str", "side": "str",
+              "is_ask": "bool", "price_in_cents": "int64", "size": "int64",
+              "client_ref": "str"}  # fmt: skip
     return _times(_table(rows, dtypes), "wall_ns")
 
 
 def positions(journal: JournalLike, *, state: State | None = None) -> DataFrame:
-    """Position and realised P&L of the fill's contract after each fill (the P&L curve):
-    ``position, wall_time, contract_id, net_size, avg_price_in_cents, open_cost_cents,
-    realised_pnl_cents, bought, sold, total_realised_pnl_cents`` (all contracts)."""
-    df = fills(journal, state=state)
-    ledgers: dict[int, PositionLedger] = {}
+    """Position and realised P&L of the fill's participant in the fill's contract after each
+    fill (the P&L curve): ``position, wall_time, participant, contract_id, net_size,
+    avg_price_in_cents, open_cost_cents, realised_pnl_cents, bought, sold,
+    total_realised_pnl_cents`` (the participant's, over all its contracts). ``state``: as in
+    :func:`fills`."""
+    return _positions(fills(journal, state=state))
+
+
+def _positions(fills_df: DataFrame) -> DataFrame:
+    ledgers: dict[tuple[str, int], PositionLedger] = {}
+    totals: dict[str, int] = {}
     rows = []
-    total = 0
-    for f in df.itertuples(index=False):
-        ledger = ledgers.setdefault(f.contract_id, PositionLedger(f.contract_id))
+    for f in fills_df.itertuples(index=False):
+        key = (f.participant, f.contract_id)
+        ledger = ledgers.setdefault(key, PositionLedger(f.contract_id))
         before = ledger.realised
         ledger.fill(bool(f.is_ask), int(f.price_in_cents), int(f.size))
-        total += ledger.realised - before
+        total = totals[f.participant] = totals.get(f.participant, 0) + ledger.realised - before
         p = ledger.view()
         rows.append(
-            (f.position, f.wall_ns, f.contract_id, p.net_size, p.avg_price_in_cents,
-             p.open_cost_cents, p.realised_pnl_cents, p.bought, p.sold, total)
+            (f.position, f.wall_ns, f.participant, f.contract_id, p.net_size,
+             p.avg_price_in_cents, p.open_cost_cents, p.realised_pnl_cents, p.bought, p.sold,
+             total)
         )  # fmt: skip
-    dtypes = {"position": "int64", "wall_ns": "int64", "contract_id": "int64",
-              "net_size": "int64", "avg_price_in_cents": "float64", "open_cost_cents": "int64",
-              "realised_pnl_cents": "int64", "bought": "int64", "sold": "int64",
-              "total_realised_pnl_cents": "int64"}  # fmt: skip
+    dtypes = {"position": "int64", "wall_ns": "int64", "participant": "str",
+              "contract_id": "int64", "net_size": "int64", "avg_price_in_cents": "float64",
+              "open_cost_cents": "int64", "realised_pnl_cents": "int64", "bought": "int64",
+              "sold": "int64", "total_realised_pnl_cents": "int64"}  # fmt: skip
     return _times(_table(rows, dtypes), "wall_ns")
 
 
@@ -248,21 +333,23 @@ def arrivals(journal: JournalLike) -> DataFrame:
     One row per ``LimitOrder`` / ``CancelReplace`` (inner batch orders included): ``mid, kind,
     contract_id, side, price_in_cents, size, sent_position, sent_time, bid, bid_size, ask,
     ask_size, mid_price, spread_cents`` (NaN when a side is empty or no top was seen yet) and
-    ``top_position`` / ``top_age_us`` (which ``BookTop``, and how old it was).
+    ``top_position`` / ``top_age_us`` / ``top_age_clock`` (which ``BookTop``, how old it was
+    when the order was sent, and on which clock: see the module docstring).
     """
     with _opened(journal) as j:
+        clocks = session_clocks(j.sessions())
         lives = sorted(
             (life for life in _lifecycles(j) if life.kind in TRADE_KINDS),
             key=lambda x: x.sent_position,
         )
         sends = iter(lives)
         pending = next(sends, None)
-        tops: dict[int, tuple[int, int, int, int, int, int]] = {}
+        tops: dict[int, _Top] = {}
         run = ""
         rows = []
         for row in j.rows():
             while pending is not None and pending.sent_position <= row[0]:
-                rows.append(_arrival(pending, tops.get(pending.contract_id)))
+                rows.append(_arrival(pending, tops.get(pending.contract_id), clocks))
                 pending = next(sends, None)
             if pending is None:
                 break
@@ -273,36 +360,52 @@ def arrivals(journal: JournalLike) -> DataFrame:
                 tops.clear()  # a new run: the old books are gone
             if row[9] == "BookTop":
                 t = pb.Envelope.FromString(row[12]).book_top
-                tops[t.contract_id] = (t.bid, t.bid_size, t.ask, t.ask_size, row[0], row[4])
+                stamp = Stamp(row[1], row[4], row[5])
+                tops[t.contract_id] = (t.bid, t.bid_size, t.ask, t.ask_size, row[0], stamp)
         while pending is not None:
-            rows.append(_arrival(pending, tops.get(pending.contract_id)))
+            rows.append(_arrival(pending, tops.get(pending.contract_id), clocks))
             pending = next(sends, None)
     dtypes = {"mid": "str", "kind": "str", "contract_id": "int64", "side": "str",
               "price_in_cents": "int64", "size": "int64", "sent_position": "int64",
               "sent_ns": "int64", "bid": "float64", "bid_size": "int64", "ask": "float64",
               "ask_size": "int64", "mid_price": "float64", "spread_cents": "float64",
-              "top_position": "Int64", "top_age_us": "float64"}  # fmt: skip
+              "top_position": "Int64", "top_age_us": "float64",
+              "top_age_clock": "str"}  # fmt: skip
     return _times(_table(rows, dtypes), "sent_ns")
 
 
-def _arrival(life: Lifecycle, top: tuple[int, int, int, int, int, int] | None) -> tuple[Any, ...]:
-    bid, bid_size, ask, ask_size, position, wall = top or (0, 0, 0, 0, None, None)
+_Top = tuple[int, int, int, int, int, Stamp]
+"""A ``BookTop``: bid, bid size, ask, ask size, its position and when it was journaled."""
+
+
+def _arrival(life: Lifecycle, top: _Top | None, clocks: Mapping[int, Hashable]) -> tuple[Any, ...]:
+    if top is None:
+        bid, bid_size, ask, ask_size, position, age, clock = 0, 0, 0, 0, None, None, ""
+    else:
+        bid, bid_size, ask, ask_size, position, seen = top
+        sent = Stamp(life.session_id, life.sent_ns, life.sent_mono_ns)
+        age_ns, on = elapsed(seen, sent, clocks)
+        age, clock = age_ns / 1000, on.value
     return (
         life.mid, life.kind, life.contract_id, _side(life),
         life.price_in_cents, life.size, life.sent_position, life.sent_ns,
         bid or None, bid_size, ask or None, ask_size,
         (bid + ask) / 2 if bid and ask else None, (ask - bid) if bid and ask else None,
-        position, None if wall is None else (life.sent_ns - wall) / 1000,
+        position, age, clock,
     )  # fmt: skip
 
 
 def slippage(journal: JournalLike, *, state: State | None = None) -> DataFrame:
     """Each fill against the book top when its order was sent: ``slippage_cents`` is what the
     fill cost against the arrival mid (positive = worse: bought above / sold below it), and
-    ``vs_touch_cents`` against the far touch (the ask for a buy, the bid for a sell)."""
-    f = fills(journal, state=state)
-    a = arrivals(journal)[["mid", "bid", "ask", "mid_price", "sent_time", "top_age_us"]]
-    df = f.merge(a.rename(columns={"mid": "entry_id"}), on="entry_id", how="left")
+    ``vs_touch_cents`` against the far touch (the ask for a buy, the bid for a sell).
+    ``state``: as in :func:`fills`."""
+    return _slippage(fills(journal, state=state), arrivals(journal))
+
+
+def _slippage(f: DataFrame, arrived: DataFrame) -> DataFrame:
+    columns = ["mid", "bid", "ask", "mid_price", "sent_time", "top_age_us", "top_age_clock"]
+    df = f.merge(arrived[columns].rename(columns={"mid": "entry_id"}), on="entry_id", how="left")
     sign = df["is_ask"].map({True: -1, False: 1}).astype("int64")
     df["slippage_cents"] = (df["price_in_cents"] - df["mid_price"]) * sign
     touch = df["ask"].where(~df["is_ask"], df["bid"])
@@ -326,16 +429,18 @@ def gaps(journal: JournalLike) -> DataFrame:
 
 
 def tables(journal: JournalLike) -> dict[str, DataFrame]:
-    """Every table of :data:`TABLES` (one projection shared by the fill-based ones)."""
+    """Every table of :data:`TABLES` (one projection per participant shared by the fill-based
+    ones)."""
     with _opened(journal) as j:
-        state = project(j)
+        own_fills = _fills(j, _projections(j, None))
+        arrived = arrivals(j)
         return {
             "frames": frames(j),
             "orders": orders(j),
-            "fills": fills(j, state=state),
-            "positions": positions(j, state=state),
-            "arrivals": arrivals(j),
-            "slippage": slippage(j, state=state),
+            "fills": own_fills,
+            "positions": _positions(own_fills),
+            "arrivals": arrived,
+            "slippage": _slippage(own_fills, arrived),
             "gaps": gaps(j),
         }
 

@@ -3,10 +3,16 @@
 * :func:`order_story` — every frame that concerns one request: the frames carrying its mid
   (request, resends, ACK, reports, replays) and the frames that name it (a ``Batch`` holding it,
   a ``BatchAcks`` entry, a cancel or cancel-replace of it and its reports, snapshots listing it),
-  decoded, with both clocks.
+  decoded, with both clocks. A replacement (``CancelReplace``) has the side and ``client_ref``
+  of the order it replaces, looked up in the journal (the story holds the replacement's frames
+  only, and LX/1's ``CancelReplace`` carries neither: docs/protocol.md).
 * :func:`audit_report` — a Markdown or HTML document for compliance: the journal's identity and
   ``verify``'s verdict, sessions, traffic, every request's lifecycle, the gap ledger (how each gap
-  was closed) and malformed frames, for ``since <= wall clock < until``.
+  was closed) and malformed frames, for ``since <= wall clock < until`` (a replacement in the
+  window has the side and ``client_ref`` of its order, sent before the window or in it).
+
+ACK latencies are on the monotonic clock where both frames come from one capture point
+(:mod:`recorder.lifecycle`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from recorder import __version__
-from recorder.core.frames import Frame
+from recorder.core.frames import Direction, Frame
 from recorder.journal import FrameFilter, Journal
 from recorder.journal.frames_view import frame_view
 from recorder.journal.verify import VerifyReport, verify
-from recorder.lifecycle import Lifecycle, LifecycleBuilder
+from recorder.lifecycle import Lifecycle, LifecycleBuilder, builder_for
 
 _MENTIONING_KINDS = (
     "Batch",
@@ -79,14 +85,37 @@ def order_story(journal: Journal, mid: str) -> OrderStory:
         StoryFrame(f, "carries mid" if p in direct else "names mid", frame_view(f))
         for p, f in sorted({**direct, **related}.items())
     ]
-    builder = LifecycleBuilder(_participants(journal)).feed(s.frame for s in story)
+    builder = builder_for(journal.sessions()).feed(s.frame for s in story)
+    _replaced_terms(journal, builder)
     return OrderStory(mid, tuple(story), builder.lifecycles.get(mid))
 
 
-def _participants(journal: Journal) -> dict[int, str]:
-    """Session id → participant: a lifecycle reads each session's frames in its participant's
-    streams (a replay after a reconnect re-sends frames journaled in an earlier session)."""
-    return {s.id: s.participant for s in journal.sessions()}
+def _replaced_terms(journal: Journal, builder: LifecycleBuilder) -> None:
+    """Give each replacement the side and ``client_ref`` of the order it replaces: from that
+    order's lifecycle, given its own first (they are in the order sent), or from its request in
+    the journal when ``builder`` did not read it."""
+    lives = builder.lifecycles
+    for life in lives.values():
+        if life.replaces:
+            origin = lives.get(life.replaces) or _placed(journal, life.replaces)
+            if origin is not None:
+                life.is_ask = life.is_ask if origin.is_ask is None else origin.is_ask
+                life.client_ref = origin.client_ref
+
+
+def _placed(journal: Journal, entry_id: str) -> Lifecycle | None:
+    """The request that placed order ``entry_id`` (its ``LimitOrder``, alone or in a
+    ``Batch``), through the replacements it went through; None when the journal lacks it."""
+    seen: set[str] = set()
+    while entry_id not in seen:
+        seen.add(entry_id)
+        sent = {f.position: f for f in journal.by_mid(entry_id) if f.direction is Direction.OUT}
+        sent.update((f.position, f) for f in journal.reader.containing("Batch", entry_id.encode()))
+        life = LifecycleBuilder().feed(f for _, f in sorted(sent.items())).lifecycles.get(entry_id)
+        if life is None or not life.replaces:
+            return life
+        entry_id = life.replaces
+    return None
 
 
 # ---------------------------------------------------------------------- the window report
@@ -115,7 +144,7 @@ def collect(journal: Journal, since_ns: int | None, until_ns: int | None) -> Aud
     traffic: Counter[tuple[str, str, str]] = Counter()
     malformed: list[dict[str, Any]] = []
     replayed = 0
-    builder = LifecycleBuilder(_participants(journal))
+    builder = builder_for(journal.sessions())
     for frame in journal.select(flt):
         traffic[(frame.channel.value, frame.direction.value, frame.kind or "(malformed)")] += 1
         replayed += frame.is_replay
@@ -129,6 +158,7 @@ def collect(journal: Journal, since_ns: int | None, until_ns: int | None) -> Aud
                 }
             )
         builder.apply(frame)
+    _replaced_terms(journal, builder)
     sessions = [
         {
             "id": s.id,

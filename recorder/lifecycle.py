@@ -4,7 +4,8 @@ and finished, read straight from the frames (the evidence), for audit reports an
 One pass in position order over a participant's order channel:
 
 * an outbound request opens a :class:`Lifecycle` under its mid (a resend of the same mid counts
-  as a resend); a ``Batch`` opens one for itself and one per inner message;
+  as a resend); a ``Batch`` opens one for itself and one per inner message, and a resent
+  ``Batch`` counts a resend (and the frame) of each inner message too: they went out again;
 * the first ``Status`` (or the ``BatchAcks`` entry of an inner message) is the first reply:
   ``ACK`` or the final rejection;
 * private ``ActionReport`` s move the order they concern — the envelope mid and, when it differs
@@ -19,7 +20,18 @@ One pass in position order over a participant's order channel:
   is a private report like any other: a close ends its order (``CANCELLED``);
 * a ``CancelReplace`` opens the replacement order under its own mid, with the replaced order's
   side and ``client_ref`` (LX/1's ``CancelReplace`` carries neither; the projector does the
-  same), empty when that order is not in the frames read.
+  same); when that order is not in the frames read, the side is the one the exchange stated
+  (a private report or an open-orders snapshot of that order before the replacement was sent,
+  else a report of the replacement; unknown until then) and ``client_ref`` is empty
+  (:func:`recorder.audit.order_story` looks the order up in the whole journal).
+
+Latencies (``ack_latency_ns``, ``time_to_fill_ns``) are measured on the monotonic clock of the
+capture point that journaled both frames (``mono_ns``: the wall clock may be stepped or slewed
+while a request waits), and on the wall clocks only where the two frames come from different
+capture points, whose monotonic clocks count from different origins; ``*_clock`` says which
+(:class:`LatencyClock`). ``clocks`` (:func:`session_clocks`) tells which sessions share a clock:
+the sessions of one capture point's process (a reconnect); read without it, only the frames of
+one session do.
 
 Replayed frames and live duplicates are counted once, by participant, run and seq (correction
 rows, all seq 0 and never replayed, each count): order-channel seqs run per (participant, run)
@@ -33,12 +45,15 @@ read without them, is its own stream, as in ``recorder verify``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import enum
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from recorder.core.frames import Channel, Direction, Frame
 from recorder.core.recovery import CORRECTION_KIND
 from recorder.errors import RemoteProtocolError
+from recorder.journal import Session
 from recorder.venues.lx import lx1_pb2 as pb
 from recorder.venues.lx.codec import decode
 
@@ -47,45 +62,93 @@ _STATUS_NAMES = {v.number: v.name for v in pb.StatusType.DESCRIPTOR.values}
 _CODE_NAMES = {v.number: v.name for v in pb.StatusCode.DESCRIPTOR.values}
 
 
+class LatencyClock(enum.StrEnum):
+    """The clock a latency was measured on."""
+
+    MONO = "mono"
+    """The monotonic clock of the capture point that journaled both frames."""
+    WALL = "wall"
+    """The wall clocks: the frames come from different capture points (or processes), whose
+    monotonic clocks are not comparable."""
+
+
+class Stamp(NamedTuple):
+    """When a frame was journaled, and where: its session and both clocks."""
+
+    session_id: int
+    wall_ns: int
+    mono_ns: int
+
+
+def session_clocks(sessions: Iterable[Session]) -> dict[int, Hashable]:
+    """Session id → the monotonic clock its frames were stamped with: its capture point's
+    process (capture point, host, pid, clock source). A reconnect keeps the process and its
+    clock; a restarted process or another host may count from another origin (a monotonic
+    clock is comparable only where it is known to be the same one)."""
+    return {s.id: (s.capture_point, s.host, s.pid, s.clock_source) for s in sessions}
+
+
+def elapsed(
+    start: Stamp, end: Stamp, clocks: Mapping[int, Hashable] | None = None
+) -> tuple[int, LatencyClock]:
+    """``end - start`` in ns and the clock it was measured on: the monotonic clock when both
+    stamps share one (the same session, or sessions ``clocks`` maps to the same clock), else
+    the wall clocks."""
+    if start.session_id == end.session_id or (
+        clocks is not None
+        and start.session_id in clocks
+        and clocks[start.session_id] == clocks.get(end.session_id)
+    ):
+        return end.mono_ns - start.mono_ns, LatencyClock.MONO
+    return end.wall_ns - start.wall_ns, LatencyClock.WALL
+
+
 @dataclass(slots=True)
 class Lifecycle:
-    """One request's story in timestamps (wall clock, ns) and outcome."""
+    """One request's story in timestamps (``*_ns``: wall clock, ns; ``*_mono_ns``: the
+    monotonic clock of the frame's capture point) and outcome."""
 
     mid: str
     kind: str
     session_id: int
+    """The session the request was first sent in."""
     sent_ns: int
     sent_position: int
+    sent_mono_ns: int = 0
     contract_id: int = 0
     is_ask: bool | None = None
-    """The side; a ``CancelReplace`` keeps its replaced order's, None when that order is not
-    in the frames read."""
+    """The side; a ``CancelReplace`` keeps its replaced order's or, when that order is not in
+    the frames read, takes the one the exchange's reports state (of that order, or of the
+    replacement); None until one does."""
     size: int = 0
     price_in_cents: int = 0
     client_ref: str = ""
-    """The bot's reference; a ``CancelReplace`` keeps its replaced order's (see ``is_ask``)."""
+    """The bot's reference; a ``CancelReplace`` keeps its replaced order's (empty when that
+    order is not in the frames read)."""
+    replaces: str = ""
+    """The entry id a ``CancelReplace`` replaces, or ""."""
     batch_mid: str = ""
     run_id: str = ""
     resends: int = 0
+    """How many times the request went out again after its first send: resent under its mid,
+    or inside a resent ``Batch`` (each inner message goes out again with its batch)."""
     acked_ns: int | None = None
+    acked_mono_ns: int | None = None
     ack_code: str = ""
     first_fill_ns: int | None = None
+    first_fill_mono_ns: int | None = None
     filled_size: int = 0
     finished_ns: int | None = None
     outcome: str = ""
     """``FILLED``, ``CANCELLED``, ``REPLACED``, ``NOT_FILLED``, a ``REJECT_*`` code, ``DONE``,
     ``RUN_CHANGE`` — or empty while the request is still working."""
     positions: list[int] = field(default_factory=list)
-
-    @property
-    def ack_latency_ns(self) -> int | None:
-        """Time from sending to the first reply."""
-        return None if self.acked_ns is None else self.acked_ns - self.sent_ns
-
-    @property
-    def time_to_fill_ns(self) -> int | None:
-        """Time from sending to the first fill."""
-        return None if self.first_fill_ns is None else self.first_fill_ns - self.sent_ns
+    ack_latency_ns: int | None = None
+    """Time from the first send to the first reply, on ``ack_latency_clock``."""
+    ack_latency_clock: LatencyClock | None = None
+    time_to_fill_ns: int | None = None
+    """Time from the first send to the first fill, on ``time_to_fill_clock``."""
+    time_to_fill_clock: LatencyClock | None = None
 
     @property
     def is_trade(self) -> bool:
@@ -95,14 +158,22 @@ class Lifecycle:
 
 class LifecycleBuilder:
     """Builds :class:`Lifecycle` s from frames fed in position order; ``participants`` maps
-    session ids to their participant (:meth:`recorder.journal.Journal.sessions`)."""
+    session ids to their participant (:meth:`recorder.journal.Journal.sessions`), ``clocks``
+    to their monotonic clock (:func:`session_clocks`)."""
 
-    def __init__(self, participants: Mapping[int, str] | None = None) -> None:
+    def __init__(
+        self,
+        participants: Mapping[int, str] | None = None,
+        clocks: Mapping[int, Hashable] | None = None,
+    ) -> None:
         self.lifecycles: dict[str, Lifecycle] = {}
         self._participants = participants or {}
+        self._clocks = clocks
         self._seen: set[tuple[str | int, str, int]] = set()
         self._run: dict[str | int, str] = {}
         self._past_runs: dict[str | int, set[str]] = {}
+        self._sides: dict[str, bool] = {}
+        """The side the exchange stated of entries no frame read sent (:meth:`_stated`)."""
 
     def feed(self, frames: Iterable[Frame]) -> LifecycleBuilder:
         """Apply ``frames`` (position order); returns self."""
@@ -148,26 +219,45 @@ class LifecycleBuilder:
             if life is not None and life.finished_ns is None:
                 life.positions.append(frame.position)
                 self._finish(life, "DONE", frame.wall_ns)
+        elif body == "open_orders_snapshot":
+            for entry in envelope.open_orders_snapshot.entries:
+                self._stated(entry.entry_id, entry.is_ask)
         elif body == "action_report":
             report = envelope.action_report
+            if frame.kind != CORRECTION_KIND:
+                self._stated(report.entry_id, report.is_ask)
             self._report(envelope.mid, report, frame)
             if report.entry_id and report.entry_id != envelope.mid:
                 self._report(report.entry_id, report, frame)
 
+    def _stated(self, entry_id: str, is_ask: bool) -> None:
+        """The exchange states the side of one of the participant's entries (a private report,
+        an open-orders snapshot): kept for a replacement of it when no frame read sent it."""
+        if entry_id not in self.lifecycles:
+            self._sides[entry_id] = is_ask
+
     def _request(self, frame: Frame, envelope: pb.Envelope, batch_mid: str = "") -> None:
         mid = envelope.mid
+        kind = envelope.WhichOneof("body") or ""
         existing = self.lifecycles.get(mid)
         if existing is not None:
             existing.resends += 1
             existing.positions.append(frame.position)
-            return
-        kind = envelope.WhichOneof("body") or ""
+        else:
+            self.lifecycles[mid] = self._opened(frame, envelope, kind, batch_mid)
+        if kind == "batch":  # its inner messages went out (again) with it
+            for inner in envelope.batch.messages:
+                self._request(frame, inner, batch_mid=mid)
+
+    def _opened(self, frame: Frame, envelope: pb.Envelope, kind: str, batch_mid: str) -> Lifecycle:
+        """The lifecycle a request's first send opens, with the request's terms."""
         life = Lifecycle(
-            mid=mid,
+            mid=envelope.mid,
             kind=type(getattr(envelope, kind)).__name__ if kind else "",
             session_id=frame.session_id,
             sent_ns=frame.wall_ns,
             sent_position=frame.position,
+            sent_mono_ns=frame.mono_ns,
             batch_mid=batch_mid,
             positions=[frame.position],
         )
@@ -178,23 +268,23 @@ class LifecycleBuilder:
         elif kind == "cancel_replace":
             replace = envelope.cancel_replace
             life.contract_id, life.size = replace.contract_id, replace.size
-            life.price_in_cents = replace.price_in_cents
+            life.price_in_cents, life.replaces = replace.price_in_cents, replace.entry_id
             replaced = self.lifecycles.get(replace.entry_id)
             if replaced is not None:  # the replacement is the replaced order moved
                 life.is_ask, life.client_ref = replaced.is_ask, replaced.client_ref
+            else:
+                life.is_ask = self._sides.get(replace.entry_id)
         elif kind in ("cancel_order", "cancel_all", "get_book_state", "get_open_orders"):
             life.contract_id = getattr(envelope, kind).contract_id
-        self.lifecycles[mid] = life
-        if kind == "batch":
-            for inner in envelope.batch.messages:
-                self._request(frame, inner, batch_mid=mid)
+        return life
 
     def _reply(self, mid: str, code: str, frame: Frame) -> None:
         life = self.lifecycles.get(mid)
         if life is None:
             return
         if life.acked_ns is None:
-            life.acked_ns = frame.wall_ns
+            life.acked_ns, life.acked_mono_ns = frame.wall_ns, frame.mono_ns
+            life.ack_latency_ns, life.ack_latency_clock = self._since_sent(life, frame)
             life.ack_code = code
             life.run_id = frame.run_id
         life.positions.append(frame.position)
@@ -208,10 +298,18 @@ class LifecycleBuilder:
         if life is None:
             return
         life.positions.append(frame.position)
+        if (
+            life.is_ask is None
+            and life.is_trade
+            and report.entry_id == mid
+            and frame.kind != CORRECTION_KIND
+        ):  # a replacement of an order not read: the exchange states the side of its entry
+            life.is_ask = report.is_ask
         if report.filled_size and report.entry_id == mid:
             life.filled_size += report.filled_size
             if life.first_fill_ns is None:
-                life.first_fill_ns = frame.wall_ns
+                life.first_fill_ns, life.first_fill_mono_ns = frame.wall_ns, frame.mono_ns
+                life.time_to_fill_ns, life.time_to_fill_clock = self._since_sent(life, frame)
         if life.finished_ns is not None:
             return
         if life.kind == "CancelAll":
@@ -222,6 +320,11 @@ class LifecycleBuilder:
             status = report.status_type
             outcome = "FILLED" if status == pb.CROSS else _STATUS_NAMES.get(status, "?")
             self._finish(life, outcome, frame.wall_ns)
+
+    def _since_sent(self, life: Lifecycle, frame: Frame) -> tuple[int, LatencyClock]:
+        """Time from ``life``'s first send to ``frame`` (see :func:`elapsed`)."""
+        sent = Stamp(life.session_id, life.sent_ns, life.sent_mono_ns)
+        return elapsed(sent, Stamp(frame.session_id, frame.wall_ns, frame.mono_ns), self._clocks)
 
     def _owner(self, session_id: int) -> str | int:
         """Whose order-channel stream a session's frames belong to: its participant, else the
@@ -261,8 +364,17 @@ class LifecycleBuilder:
 
 
 def lifecycles(
-    frames: Iterable[Frame], participants: Mapping[int, str] | None = None
+    frames: Iterable[Frame],
+    participants: Mapping[int, str] | None = None,
+    clocks: Mapping[int, Hashable] | None = None,
 ) -> list[Lifecycle]:
-    """Every request's lifecycle, in the order the requests were first sent (``participants``:
-    see :class:`LifecycleBuilder`)."""
-    return list(LifecycleBuilder(participants).feed(frames).lifecycles.values())
+    """Every request's lifecycle, in the order the requests were first sent (``participants``,
+    ``clocks``: see :class:`LifecycleBuilder`)."""
+    return list(LifecycleBuilder(participants, clocks).feed(frames).lifecycles.values())
+
+
+def builder_for(sessions: Iterable[Session]) -> LifecycleBuilder:
+    """A builder that reads each of the journal's ``sessions`` in its participant's streams and
+    on its capture point's clock."""
+    sessions = list(sessions)
+    return LifecycleBuilder({s.id: s.participant for s in sessions}, session_clocks(sessions))

@@ -129,9 +129,11 @@ class _Round:
 
 
 def open_order(o: Order) -> OpenOrder:
-    """A projected :class:`Order` as the planner's :class:`OpenOrder`."""
+    """A projected :class:`Order` as the planner's :class:`OpenOrder`. A side still unknown
+    (the replacement of an order placed before the journal, not yet reported) goes into a
+    correction row as a bid: the projector and the lifecycles never take a side from one."""
     return OpenOrder(
-        o.entry_id, o.contract_id, o.is_ask, o.price_in_cents, o.open_size, o.original_size
+        o.entry_id, o.contract_id, bool(o.is_ask), o.price_in_cents, o.open_size, o.original_size
     )
 
 

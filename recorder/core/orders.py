@@ -189,7 +189,10 @@ class Order:
 
     entry_id: str
     contract_id: int
-    is_ask: bool
+    is_ask: bool | None
+    """The side; None for the replacement of an order the projection does not hold (placed
+    before the journal began: LX/1's ``CancelReplace`` carries no side) until an exchange
+    report of the replacement states its side."""
     price_in_cents: int
     original_size: int
     open_size: int

@@ -72,7 +72,7 @@ class _Order:
         self,
         entry_id: str,
         contract_id: int,
-        is_ask: bool,
+        is_ask: bool | None,
         price: int,
         size: int,
         position: int,
@@ -236,7 +236,7 @@ class OwnOrders:
                 self.orders[mid] = _Order(
                     mid,
                     r.contract_id,
-                    old.is_ask if old is not None else False,
+                    old.is_ask if old is not None else None,  # an order placed before the journal
                     r.price_in_cents,
                     r.size,
                     position,
@@ -260,8 +260,9 @@ class OwnOrders:
         elif code >= _REJECT_MIN:
             self._event(order, OrderEvent.REJECT, position)
 
-    def report(self, r: pb.ActionReport, position: int) -> None:
-        """A private action report for one of the bot's entries."""
+    def report(self, r: pb.ActionReport, position: int, *, correction: bool = False) -> None:
+        """A private action report for one of the bot's entries (``correction``: a recorder's
+        correction row, whose side is not the exchange's word)."""
         entry_id = r.entry_id
         order = self.get(entry_id)
         if order is None:
@@ -271,6 +272,8 @@ class OwnOrders:
             )
             order.status = OrderStatus.ACKED
             self.orders[entry_id] = self.open[entry_id] = order
+        elif order.is_ask is None and not correction:
+            order.is_ask = r.is_ask  # a replacement of an order not projected: the exchange says
         size = r.size
         if r.status_type == _CROSS:
             filled = r.filled_size

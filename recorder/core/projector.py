@@ -9,8 +9,10 @@ mono_ns, run_id, seq, mid, kind, is_replay, flags, payload)`` — in position or
 :meth:`Projector.apply` does the same for a :class:`~recorder.core.frames.Frame`.
 
 * Outbound order-channel frames are the bot's requests: a ``LimitOrder`` (or the replacement of
-  a ``CancelReplace``) creates an own order in state ``sent``; a ``MessageReplay`` is remembered
-  so that its rejection can close the gaps it was meant to fill.
+  a ``CancelReplace``, with the replaced order's side; of no side, until an exchange report
+  states it, when that order is not in the projection: docs/protocol.md, "Recorder decisions")
+  creates an own order in state ``sent``; a ``MessageReplay`` is remembered so that its
+  rejection can close the gaps it was meant to fill.
 * Inbound frames go through one :class:`~recorder.core.sequencing.StreamSequencer` per channel
   first. In the ``exchange`` view the order channel holds frames behind an open gap until it is
   filled or declared unrecoverable; in the ``known`` view nothing is held. The market channel is
@@ -416,7 +418,7 @@ class Projector:
         if order is None or order.status not in OPEN_STATUSES:
             return
         if r.size == 0:
-            self.own.report(r, row[0])
+            self.own.report(r, row[0], correction=True)
         else:
             order.open_size, order.updated = r.size, row[0]
 

@@ -171,7 +171,7 @@ def _order_dict(o: Order) -> dict[str, Any]:
     return {
         "entry_id": o.entry_id,
         "contract_id": o.contract_id,
-        "side": "ask" if o.is_ask else "bid",
+        "side": "" if o.is_ask is None else ("ask" if o.is_ask else "bid"),
         "price_in_cents": o.price_in_cents,
         "open_size": o.open_size,
         "filled_size": o.filled_size,
