@@ -19,9 +19,15 @@ Theory of operation
   start); the gap is ``filled`` when every snapshot is in (the books are resynced: market frames
   themselves cannot be replayed), ``unrecoverable`` when a snapshot is refused or never comes.
 * **Backfill**: when the first order-channel frame a session sees has a seq above 1, the missing
-  seqs are the participant's history in this run from before the session; they are replayed
-  into the journal like any gap, and :meth:`GapFiller.is_backfill` tells the service not to
-  forward them to bots that never asked.
+  seqs are the participant's history in this run from before the session. They are replayed
+  into the journal only (:meth:`GapFiller.is_backfill` tells the service not to forward them to
+  bots that never asked), so nothing is held behind them: the bots' stream (``order``) starts at
+  that first frame and flows at once, and the history has its own sequencer (``history``, never
+  holding). Its ``MessageReplay`` chunks go :data:`BACKFILL_WINDOW` at a time, the next when one
+  ends (its ``ReplayDone``, or given up), each timed from when it is sent: the exchange answers
+  requests in turn, so 40 chunks sent at once left the last ones waiting behind 97,500 frames,
+  timing out, re-sent and written off although nothing was lost. A gap found live meanwhile is
+  asked for at once, not queued behind the chunks: its answer waits behind at most the window's.
 * **Reconnection** (:meth:`GapFiller.reconnected`): the service's requests still pending are
   asked again on the new connection, after a ``GetContracts`` that makes the exchange know it;
   the sequencers carry on, so the first reply shows a gap across the outage or a run change.
@@ -33,6 +39,7 @@ Theory of operation
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +64,9 @@ _NOTED = frozenset({"ContractDetail", "Heartbeat"})
 _REJECT_MIN = 10
 """Status codes from here up are rejections (docs/protocol.md §4)."""
 _RUN_CHANGED = "the exchange run changed"
+BACKFILL_WINDOW = 2
+"""Backfill chunks pending at once: the exchange answers one while the service reads the other's
+frames, and a chunk's timer covers at most its own and one other's 2,500 frames."""
 
 Item = tuple[FrameRecord, tuple[bytes, ...]]
 """What the order sequencer holds: a frame and where it goes (decided on arrival)."""
@@ -143,6 +153,9 @@ class GapFiller:
         max_attempts: int = 3,
     ) -> None:
         self.order: StreamSequencer[Item] = StreamSequencer(Recovery.REPLAY, hold=True)
+        """The bots' stream: what is delivered, in seq order, from the session's first frame."""
+        self.history: StreamSequencer[Item] = StreamSequencer(Recovery.REPLAY, hold=False)
+        """The backfill's seqs (the history before the session's first frame): journal only."""
         self.market: StreamSequencer[None] = StreamSequencer(Recovery.RESYNC, hold=False)
         self.contracts: set[int] = set()
         self.heartbeat_ms = 0
@@ -155,6 +168,8 @@ class GapFiller:
         self._ledger: dict[int, _Entry] = {}
         self._next_key = 1
         self._backfill: tuple[str, int] | None = None
+        self._chunks: deque[RequestReplay] = deque()
+        """Backfill replays not sent yet (:data:`BACKFILL_WINDOW` at a time are pending)."""
         self._started = False
         self._resync_due = False
         self._deliver: list[Item] = []
@@ -169,13 +184,7 @@ class GapFiller:
 
     def is_backfill(self, record: FrameRecord) -> bool:
         """True for a replayed frame of the history before this session (journal only)."""
-        backfill = self._backfill
-        return (
-            backfill is not None
-            and record.is_replay
-            and record.run_id == backfill[0]
-            and record.seq <= backfill[1]
-        )
+        return record.is_replay and self._in_backfill(record.run_id, record.seq)
 
     # ------------------------------------------------------------------ entry points
 
@@ -190,11 +199,15 @@ class GapFiller:
         if not self._started:
             self._started = True
             if not record.is_replay and record.seq > 1:
-                self._backfill = (record.run_id, record.seq - 1)
+                return self._begin_backfill(item, position, now_ns)
         self._inspect(record, now_ns)
-        step = self.order.observe(record.seq, record.run_id, record.is_replay, item)
-        self._deliver.extend(step.deliver)
+        if self.is_backfill(record):
+            step = self.history.observe(record.seq, record.run_id, True, item)  # journal only
+        else:
+            step = self.order.observe(record.seq, record.run_id, record.is_replay, item)
+            self._deliver.extend(step.deliver)
         self._effects(Channel.ORDER, step.effects, position, now_ns)
+        self._pump(now_ns)
         return self._flush()
 
     def on_in_order(self, record: FrameRecord, now_ns: int) -> Outcomes:
@@ -202,6 +215,7 @@ class GapFiller:
         (:meth:`concerns`)."""
         self._started = True
         self._inspect(record, now_ns)
+        self._pump(now_ns)
         return self._flush()
 
     def concerns(self, record: FrameRecord) -> bool:
@@ -229,6 +243,7 @@ class GapFiller:
                 self._again(mid, pending, now_ns, pending.attempts + 1)
             else:
                 self._failed(mid, pending, f"no answer after {pending.attempts} tries")
+        self._pump(now_ns)
         return self._flush()
 
     def reconnected(self, now_ns: int) -> Outcomes:
@@ -318,9 +333,10 @@ class GapFiller:
         """Write off the seqs ``from_seq..to_seq`` of ``run_id`` still missing (a range one
         replay was asked for): only those; another gap, whose own replay is still to come,
         stays open."""
-        if run_id != self.order.run_id or from_seq > to_seq:
+        seqs = self.history if self._in_backfill(run_id, from_seq) else self.order
+        if run_id != seqs.run_id or from_seq > to_seq:
             return
-        step = self.order.abandon(to_seq, from_seq=from_seq)
+        step = seqs.abandon(to_seq, from_seq=from_seq)  # the history's: nothing to deliver
         self._deliver.extend(step.deliver)
         for effect in step.effects:
             if isinstance(effect, GapClosed):
@@ -341,11 +357,10 @@ class GapFiller:
                     OpenGap(key, channel, effect.run_id, effect.from_seq, effect.to_seq, position)
                 )
             elif isinstance(effect, RequestReplay):
-                body = pb.MessageReplay(
-                    run_id=effect.run_id, from_seq=effect.from_seq, to_seq=effect.to_seq
-                )
-                self._request(Purpose.REPLAY, body, now_ns)
-                self._mark_requested(effect)
+                if self._in_backfill(effect.run_id, effect.from_seq):
+                    self._chunks.append(effect)  # sent by _pump, a window at a time
+                else:
+                    self._replay(effect, now_ns)
             elif isinstance(effect, ResyncBook):
                 self._resync(now_ns)
             elif isinstance(effect, GapClosed) and channel is Channel.ORDER:
@@ -359,6 +374,8 @@ class GapFiller:
                             and asked.run_id == effect.old_run_id
                         ):
                             del self.pending[mid]
+                    if self.history.run_id == effect.old_run_id:
+                        self._end_backfill()
                 self._retire_market(effect.old_run_id)
         self._settle()
 
@@ -376,6 +393,14 @@ class GapFiller:
         still = {mid for e in self._ledger.values() for mid in e.waiting}
         for mid in dropped - still:
             self.pending.pop(mid, None)
+
+    def _end_backfill(self) -> None:
+        """The backfill's run ended: its chunks not sent yet are dropped (its pending ones went
+        with the run's other replays), its seqs still missing are unrecoverable."""
+        self._chunks.clear()
+        for effect in self.history.retire().effects:
+            if isinstance(effect, GapClosed):
+                self._order_gap_closed(effect, _RUN_CHANGED)
 
     def _mark_requested(self, effect: RequestReplay) -> None:
         for key, entry in self._ledger.items():
@@ -427,9 +452,12 @@ class GapFiller:
 
     def _settle(self) -> None:
         """Close the ledger entries that nothing is missing from or waiting for any more."""
-        open_gaps = self.order.open_gaps
+        live_gaps, history_gaps = self.order.open_gaps, self.history.open_gaps
         for key, entry in list(self._ledger.items()):
             if entry.channel is Channel.ORDER:
+                open_gaps = (
+                    history_gaps if self._in_backfill(entry.run_id, entry.from_seq) else live_gaps
+                )
                 if any(
                     g.run_id == entry.run_id
                     and g.from_seq <= entry.to_seq
@@ -448,7 +476,51 @@ class GapFiller:
             else:
                 self._actions.append(UpdateGap(key, "filled", filled))
 
+    # ------------------------------------------------------------------ backfill
+
+    def _begin_backfill(self, item: Item, position: int, now_ns: int) -> Outcomes:
+        """The session's first frame has seq N above 1: seqs 1..N-1 are the participant's
+        history, for the journal only. The bots' stream leaves them to the history sequencer
+        (its gap: the backfill) and starts at N, delivered now; the chunks go by :meth:`_pump`."""
+        record = item[0]
+        run_id, seq = record.run_id, record.seq
+        self._backfill = (run_id, seq - 1)
+        self._inspect(record, now_ns)
+        self.order.observe(seq, run_id, False, item)  # N, held behind 1..N-1 ...
+        self._deliver.extend(self.order.abandon().deliver)  # ... which are not the bots'
+        step = self.history.observe(seq, run_id, False, item)  # the gap 1..N-1, its chunks
+        self._effects(Channel.ORDER, step.effects, position, now_ns)
+        self._pump(now_ns)
+        return self._flush()
+
+    def _in_backfill(self, run_id: str, seq: int) -> bool:
+        backfill = self._backfill
+        return backfill is not None and run_id == backfill[0] and seq <= backfill[1]
+
+    def _pump(self, now_ns: int) -> None:
+        """Send the next backfill chunks while fewer than :data:`BACKFILL_WINDOW` are pending
+        (the rest of a chunk cut short by the exchange's cap is pending in its place)."""
+        chunks = self._chunks
+        if not chunks:
+            return
+        pending = sum(
+            isinstance(p.body, pb.MessageReplay)
+            and self._in_backfill(p.body.run_id, p.body.from_seq)
+            for p in self.pending.values()
+        )
+        while chunks and pending < BACKFILL_WINDOW:
+            self._replay(chunks.popleft(), now_ns)
+            pending += 1
+
     # ------------------------------------------------------------------ plumbing
+
+    def _replay(self, effect: RequestReplay, now_ns: int) -> None:
+        """Send the ``MessageReplay`` of ``effect`` (its timer starts now)."""
+        body = pb.MessageReplay(
+            run_id=effect.run_id, from_seq=effect.from_seq, to_seq=effect.to_seq
+        )
+        self._request(Purpose.REPLAY, body, now_ns)
+        self._mark_requested(effect)
 
     def _again(self, mid: str, pending: _Pending, now_ns: int, attempts: int) -> None:
         """Ask ``pending`` (no longer pending under ``mid``) again; the gaps waiting for its

@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from recorder.capture.status import CaptureStatus, query_status  # noqa: E402
 from recorder.config import CaptureConfig, SimConfig  # noqa: E402
 from recorder.journal import Journal, open_journal  # noqa: E402
 from recorder.keys import KeyPair  # noqa: E402
+from recorder.sim.exchange import Now  # noqa: E402
 from recorder.sim.server import SimServer  # noqa: E402
 
 LOOPBACK = "tcp://127.0.0.1:*"
@@ -170,12 +172,14 @@ def open_stack(
     sim: SimConfig | None = None,
     liquidity: bool = False,
     durability: str = "safe",
+    before_capture: Callable[[SimServer], object] = lambda sim: None,
     **options: Any,
 ) -> Stack:
     """A simulator (quiet, :func:`sim_config` unless ``sim``), a journal at ``path`` (as
     `recorder capture` opens it) and a capture service started in the background with
     ``options`` (its keyword arguments; its heartbeat interval the simulator's unless given);
-    the participant and ``bots`` may connect to it, ``counterparties`` to the simulator."""
+    the participant and ``bots`` may connect to it, ``counterparties`` to the simulator.
+    ``before_capture`` is called with the running simulator before the service connects."""
     sim = sim or sim_config()
     server = SimServer(
         sim,
@@ -185,6 +189,7 @@ def open_stack(
         record_frames=True,
     )
     endpoints = server.start()
+    before_capture(server)
     journal = open_journal(
         path,
         durability=durability,  # type: ignore[arg-type]
@@ -201,6 +206,23 @@ def open_stack(
     )
     capture.start_background()
     return Stack(server, journal, capture, service, participant)
+
+
+def build_history(sim: SimServer, participant: KeyPair, count: int) -> int:
+    """Give ``participant`` at least ``count`` order-channel messages in the simulator's run,
+    as an earlier session of it would have (each a ``GetContracts`` of contract 1 answered
+    while nobody listens: the exchange keeps them for ``MessageReplay``); the last seq."""
+    who = participant.public_text
+    request = pb.Envelope(mversion="1.0", get_contracts=pb.GetContracts(contract_id=1))
+
+    def answer() -> int:
+        exchange = sim.exchange
+        while exchange.last_seq(who) < count:
+            request.mid = uuid.uuid4().hex
+            exchange.receive(who, [request.SerializeToString()], Now(time.time_ns(), 0))
+        return exchange.last_seq(who)
+
+    return sim.call(answer, timeout=60.0)
 
 
 def wait_until(condition: Callable[[], T | None], timeout: float = 10.0) -> T:
