@@ -201,7 +201,14 @@ def open_stack(
         participant=participant,
         upstream=Upstream(endpoints.order, endpoints.market, exchange.public),
         bot_keys=[participant.public, *(k.public for k in bots)],
-        **{"replay_timeout_ms": 1000, "status_log_s": 0, "heartbeat_ms": sim.heartbeat_ms}
+        # The simulator's heartbeat interval, and a watch slow enough (20 intervals) that a
+        # loaded machine's stall is not taken for a lost upstream (the reconnect tests set theirs).
+        **{
+            "replay_timeout_ms": 1000,
+            "status_log_s": 0,
+            "heartbeat_ms": sim.heartbeat_ms,
+            "heartbeat_factor": 20,
+        }
         | options,
     )
     capture.start_background()

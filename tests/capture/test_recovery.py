@@ -76,10 +76,10 @@ def test_unanswered_replay_is_retried_then_given_up() -> None:
     assert g.open_gaps == 0
 
 
-def test_first_frame_above_one_is_backfilled_and_not_forwarded() -> None:
+def test_first_frame_above_one_is_delivered_and_the_history_backfilled() -> None:
     g = filler()
-    out = g.on_order((frame(3), (b"A",)), 1, 0)
-    assert out.deliver == () and isinstance(out.actions[1], SendRequest)
+    out = g.on_order((frame(3), (b"A",)), 1, 0)  # delivered at once: the history is not held
+    assert [item[0].seq for item in out.deliver] == [3] and isinstance(out.actions[1], SendRequest)
     assert g.is_backfill(frame(1, replay=True)) and not g.is_backfill(frame(4, replay=True))
 
 
