@@ -13,70 +13,21 @@ did and had the same over-reach. One pure test pins the decision itself
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from calllog import Call, logged, without_silence_ms
+from calllog import Call, without_silence_ms
+from lost_seqs import CLIENT, Logged, calls_of, named, quiet_sdk
 from waiting import until
 
-from recorder.client import Context
 from recorder.client.recovery import MAX_REPLAY_TRIES, RangeReplays
-from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
 from recorder.core.sequencing import GapClosed, OpenGap, Recovery, StreamSequencer
-from recorder.examples.processors import CallCounter
 from recorder.journal import open_journal
-from recorder.keys import KeyPair
 from recorder.replay import Replayer
-from recorder.sim.exchange import Delivery
-from recorder.sim.faults import FaultKind, FaultPlan, Transmission
-from recorder.sim.server import SimServer
+from recorder.sim.faults import FaultKind
 from recorder.venues.lx import lx1_pb2 as pb
-
-WAIT = 10.0
-LOOPBACK = "tcp://127.0.0.1:*"
-CLIENT = ClientConfig(
-    ack_timeout_ms=2000, backoff_cap_ms=2000, default_heartbeat_ms=100, heartbeat_factor=10
-)
-"""The lost replay is resent after 2 s, well after the other gap's three replays (a few ms); a
-silence is 1 s (the first contact of a context with no history and no request of its own is
-its reconnect after one; a dropped heartbeat is none)."""
-Logged = logged(CallCounter)
-
-
-class LostForGood(FaultPlan):
-    """The simulator's fault plan, and one fault more: :meth:`drop_for_good` drops the next
-    order-channel message to a participant and every replayed copy of it (each replay's
-    ``ReplayDone`` still arrives, complete): a seq the exchange holds that never comes back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._next: str | None = None
-        self.lost: list[int] = []
-        """The seqs dropped for good."""
-
-    def drop_for_good(self, participant: str) -> None:
-        """Arm: drop the next order-channel message to ``participant``, and its replays."""
-        self._next = participant
-
-    @property
-    def idle(self) -> bool:
-        return self._next is None and not self.lost and super().idle
-
-    def filter(
-        self, requester: str | None, deliveries: Iterable[Delivery], wall_ns: int
-    ) -> list[Transmission]:
-        kept = []
-        for d in deliveries:
-            if d.to is not None and d.to == self._next and not d.is_replay:
-                self._next = None
-                self.lost.append(d.seq)
-                self.record(wall_ns, FaultKind.DROP_NEXT, d.to, f"order seq {d.seq} for good")
-            elif not (d.is_replay and d.seq in self.lost):
-                kept.append(d)
-        return super().filter(requester, kept, wall_ns)
 
 
 def test_a_range_given_up_leaves_a_lower_gap_open() -> None:
@@ -105,58 +56,29 @@ class Scenario:
     """The gap whose replayed copies were all lost."""
 
 
-def _calls(processor: Any) -> list[Call]:
-    with processor.calls_lock:
-        return list(processor.calls)
-
-
-def _named(calls: list[Call], name: str) -> list[Call]:
-    return [c for c in calls if c[0] == name]
-
-
 def _got_replayed(calls: list[Call], seq: int) -> bool:
     """True when the bot was handed the replayed heartbeat ``seq``."""
-    beats = (pb.Envelope.FromString(c[1]) for c in _named(calls, "handle_heartbeat"))
+    beats = (pb.Envelope.FromString(c[1]) for c in named(calls, "handle_heartbeat"))
     return any(b.is_replay and b.seq == seq for b in beats)
 
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    keys, bot = KeyPair.generate(), KeyPair.generate()
-    config = SimConfig(
-        order_bind=LOOPBACK, market_bind=LOOPBACK, control_bind=LOOPBACK,
-        heartbeat_ms=100, makers=0, takers=0, contracts=3,
-    )  # fmt: skip
-    server = SimServer(config, keys=keys, participants=[bot.public], liquidity=False)
-    server.start()
-    plan = LostForGood()
-    server.call(lambda: setattr(server, "faults", plan))
-    who = bot.public.decode()
     journal = tmp_path_factory.mktemp("abandon") / "sdk.journal"
     live = Logged()
-    assert server.endpoints is not None and bot.private is not None
-    context = Context(
-        server.endpoints.order, bot.private, bot.public, server.public_key, live,
-        market_endpoint=server.endpoints.market, journal=journal,
-        config=Config(journal=JournalConfig(path=journal), client=CLIENT),
-    )  # fmt: skip
-    try:
-        with context:
-            assert context.reconciled.wait(WAIT)  # its start-up requests answered: it is quiet
+    with quiet_sdk(journal, live) as (server, plan, who, _):
 
-            def arm_first() -> None:
-                plan.drop_next(who, 1)  # a heartbeat: the first gap ...
-                plan.drop_requests(who, 1)  # ... whose MessageReplay is lost
+        def arm_first() -> None:
+            plan.drop_next(who, 1)  # a heartbeat: the first gap ...
+            plan.drop_requests(who, 1)  # ... whose MessageReplay is lost
 
-            server.call(arm_first)
-            assert until(lambda: any(e.kind is FaultKind.DROP_REQUESTS for e in plan.events))
-            server.call(lambda: plan.drop_for_good(who))  # another heartbeat: the second gap
-            # the second gap's three replays, then the first gap's, resent
-            assert until(lambda: len(_named(_calls(live), "handle_replay_done")) == 4)
-    finally:
-        server.stop()
-    calls = _calls(live)
-    gaps = [c[3:5] for c in _named(calls, "handle_gap")]
+        server.call(arm_first)
+        assert until(lambda: any(e.kind is FaultKind.DROP_REQUESTS for e in plan.events))
+        server.call(lambda: plan.drop_for_good(who))  # another heartbeat: the second gap
+        # the second gap's three replays, then the first gap's, resent
+        assert until(lambda: len(named(calls_of(live), "handle_replay_done")) == 4)
+    calls = calls_of(live)
+    gaps = [c[3:5] for c in named(calls, "handle_gap")]
     low, (high,) = gaps[0][0], plan.lost
     assert gaps == [(low, low), (high, high)] and low < high
     yield Scenario(journal, calls, low, high)
@@ -181,6 +103,6 @@ def test_the_replay_writes_off_only_the_range_the_sdk_gave_up(scenario: Scenario
     with open_journal(scenario.journal, readonly=True) as journal:
         result = Replayer(journal, replayed, client_config=CLIENT).run()
     assert result.handler_errors == 0
-    calls = without_silence_ms(_calls(replayed))
+    calls = without_silence_ms(calls_of(replayed))
     assert _got_replayed(calls, scenario.pending), "the replay dropped the first gap's seq"
     assert calls == without_silence_ms(scenario.live_calls)

@@ -20,19 +20,15 @@ from pathlib import Path
 
 import pytest
 from calllog import Call, without_silence_ms
-from test_abandon_range import CLIENT, Logged, LostForGood, _calls, _named
+from lost_seqs import CLIENT, Logged, calls_of, named, quiet_sdk
 from waiting import until
 
-from recorder.client import Commands, Context
+from recorder.client import Commands
 from recorder.client.reconcile import ReconcileReport
-from recorder.client.recovery import MAX_REPLAY_TRIES, RangeReplays, ReplayEnd
-from recorder.config import Config, JournalConfig, SimConfig
+from recorder.client.recovery import MAX_REPLAY_TRIES
 from recorder.core.recovery import Trigger
-from recorder.core.sequencing import GapClosed, OpenGap, Recovery, StreamSequencer
 from recorder.journal import open_journal
-from recorder.keys import KeyPair
 from recorder.replay import Replayer
-from recorder.sim.server import SimServer
 from recorder.venues.lx import lx1_pb2 as pb
 
 WAIT = 10.0
@@ -42,52 +38,6 @@ CAP = 3
 DROPPED = 5
 REPLAYS = 2 + MAX_REPLAY_TRIES - 1
 """The SDK's: the gap's, cut short; its rest; the lost seq asked again."""
-RUN = "r"
-
-
-def _sequencer(*missing: int) -> StreamSequencer[None]:
-    """An order-channel sequencer of ``RUN`` at seq 10, ``missing`` never seen."""
-    seqr: StreamSequencer[None] = StreamSequencer(Recovery.REPLAY, hold=False)
-    for seq in range(1, 11):
-        if seq not in missing:
-            seqr.observe(seq, RUN, False, None)
-    return seqr
-
-
-def _done(to_seq: int, *, complete: bool = True) -> pb.Envelope:
-    return pb.Envelope(mid="m", replay_done=pb.ReplayDone(to_seq=to_seq, complete=complete))
-
-
-def test_a_cut_short_replay_asks_again_for_what_its_part_did_not_bring() -> None:
-    seqr, replays = _sequencer(3, 4, 5, 6, 7), RangeReplays()
-    seqr.observe(4, RUN, True, None)  # the part 3..5 came without 3 and 5
-    replays.sent("m", (RUN, 3, 7))
-    end = replays.finished("m", _done(5, complete=False), seqr)
-    assert end == ReplayEnd((RUN, 3, 5), rest=(RUN, 6, 7), again=((RUN, 3, 3), (RUN, 5, 5)))
-    for _ in range(MAX_REPLAY_TRIES - 1):  # asked again as a complete replay's missing seqs are
-        replays.sent("m", end.again[0])
-        end = replays.finished("m", _done(3), seqr)  # complete, still without 3
-    assert end.abandon and end.asked == (RUN, 3, 3)
-    assert end.write_off(seqr).effects == (GapClosed(RUN, 3, 3, filled=False),)
-    assert seqr.open_gaps == (OpenGap(RUN, 5, 7),)  # asked again, and the rest: still to come
-    replays.sent("m", (RUN, 6, 7))
-    nothing = replays.finished("m", _done(5, complete=False), seqr)  # cut before its first seq
-    assert nothing == ReplayEnd((RUN, 6, 5), rest=(RUN, 6, 7))  # all of it is the rest
-
-
-def test_a_cut_short_replay_at_its_last_try_writes_off_its_part_only() -> None:
-    seqr, replays = _sequencer(3, 4, 5, 6), RangeReplays()
-    end = ReplayEnd((RUN, 3, 6), again=((RUN, 3, 6),))
-    for _ in range(MAX_REPLAY_TRIES - 1):  # complete, and nothing came
-        replays.sent("m", end.again[0])
-        end = replays.finished("m", _done(6), seqr)
-    assert end.again == ((RUN, 3, 6),)
-    replays.sent("m", end.again[0])
-    seqr.observe(4, RUN, True, None)
-    end = replays.finished("m", _done(4, complete=False), seqr)  # the last try, cut short
-    assert end == ReplayEnd((RUN, 3, 4), rest=(RUN, 5, 6), abandon=True)
-    assert end.write_off(seqr).effects == (GapClosed(RUN, 3, 3, filled=False),)
-    assert seqr.open_gaps == (OpenGap(RUN, 5, 6),)  # the rest's: its replay may bring them
 
 
 class Reconciling(Logged):
@@ -115,7 +65,7 @@ class Scenario:
 
 def _replayed(calls: list[Call]) -> list[int]:
     """The seqs of the replayed heartbeats the bot was handed."""
-    beats = (pb.Envelope.FromString(c[1]) for c in _named(calls, "handle_heartbeat"))
+    beats = (pb.Envelope.FromString(c[1]) for c in named(calls, "handle_heartbeat"))
     return [b.seq for b in beats if b.is_replay]
 
 
@@ -125,43 +75,23 @@ def _reconciled_gap(processor: Reconciling) -> bool:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    keys, bot = KeyPair.generate(), KeyPair.generate()
-    config = SimConfig(
-        order_bind=LOOPBACK, market_bind=LOOPBACK, control_bind=LOOPBACK,
-        heartbeat_ms=100, makers=0, takers=0, contracts=3, replay_cap=CAP,
-    )  # fmt: skip
-    server = SimServer(config, keys=keys, participants=[bot.public], liquidity=False)
-    server.start()
-    plan = LostForGood()
-    server.call(lambda: setattr(server, "faults", plan))
-    who = bot.public.decode()
     journal = tmp_path_factory.mktemp("cut") / "sdk.journal"
     live = Reconciling()
-    assert server.endpoints is not None and bot.private is not None
-    context = Context(
-        server.endpoints.order, bot.private, bot.public, server.public_key, live,
-        market_endpoint=server.endpoints.market, journal=journal,
-        config=Config(journal=JournalConfig(path=journal), client=CLIENT),
-    )  # fmt: skip
-    try:
-        with context:
-            assert context.reconciled.wait(WAIT)  # its start-up requests answered: it is quiet
+    with quiet_sdk(journal, live, replay_cap=CAP) as (server, plan, who, context):
 
-            def arm() -> None:
-                plan.drop_for_good(who)  # the gap's first heartbeat, and its replayed copies
-                plan.drop_next(who, DROPPED - 1)  # the four after it
+        def arm() -> None:
+            plan.drop_for_good(who)  # the gap's first heartbeat, and its replayed copies
+            plan.drop_next(who, DROPPED - 1)  # the four after it
 
-            server.call(arm)
-            assert until(lambda: plan.lost)
-            (plan_lost,) = plan.lost
-            assert until(lambda: _reconciled_gap(live)), "the gap's recovery never finished"
-            server.call(plan.lost.clear)  # the lost seq's replayed copies go through now
-            Commands(context).message_replay(context.run_id, plan_lost, plan_lost)
-            assert until(lambda: len(_named(_calls(live), "handle_replay_done")) == REPLAYS + 1)
-    finally:
-        server.stop()
-    calls = _calls(live)
-    gaps = [c[3:5] for c in _named(calls, "handle_gap")]
+        server.call(arm)
+        assert until(lambda: plan.lost)
+        (plan_lost,) = plan.lost
+        assert until(lambda: _reconciled_gap(live)), "the gap's recovery never finished"
+        server.call(plan.lost.clear)  # the lost seq's replayed copies go through now
+        Commands(context).message_replay(context.run_id, plan_lost, plan_lost)
+        assert until(lambda: len(named(calls_of(live), "handle_replay_done")) == REPLAYS + 1)
+    calls = calls_of(live)
+    gaps = [c[3:5] for c in named(calls, "handle_gap")]
     assert len(gaps) == 1 and gaps[0][1] - gaps[0][0] == DROPPED - 1
     yield Scenario(journal, calls, gaps[0], plan_lost)
 
@@ -203,5 +133,5 @@ def test_the_replay_decides_as_the_sdk_did_after_a_cut_short_replay(scenario: Sc
     with open_journal(scenario.journal, readonly=True) as journal:
         result = Replayer(journal, replayed, client_config=CLIENT).run()
     assert result.handler_errors == 0
-    calls = without_silence_ms(_calls(replayed))
+    calls = without_silence_ms(calls_of(replayed))
     assert calls == without_silence_ms(scenario.live_calls)

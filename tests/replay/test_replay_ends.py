@@ -5,7 +5,7 @@ missing (a few times), or write it off."""
 from __future__ import annotations
 
 from recorder.client.recovery import MAX_REPLAY_TRIES, RangeReplays, ReplayEnd
-from recorder.core.sequencing import Recovery, StreamSequencer
+from recorder.core.sequencing import GapClosed, OpenGap, Recovery, StreamSequencer
 from recorder.venues.lx import lx1_pb2 as pb
 
 RUN = "r1"
@@ -79,3 +79,35 @@ def test_sessions_a_writer_ended_to_reconnect_continue_its_context() -> None:
         session(5, "capture", None),  # after a clean stop: a new context
     ]
     assert _chains(sessions) == {1: 1, 2: 2, 3: 1, 4: 2, 5: 5}
+
+
+def test_a_cut_short_replay_asks_again_for_what_its_part_did_not_bring() -> None:
+    seqr, replays = _sequencer(3, 4, 5, 6, 7), RangeReplays()
+    seqr.observe(4, RUN, True, None)  # the part 3..5 came without 3 and 5
+    replays.sent("m", (RUN, 3, 7))
+    end = replays.finished("m", _done(5, complete=False), seqr)
+    assert end == ReplayEnd((RUN, 3, 5), rest=(RUN, 6, 7), again=((RUN, 3, 3), (RUN, 5, 5)))
+    for _ in range(MAX_REPLAY_TRIES - 1):  # asked again as a complete replay's missing seqs are
+        replays.sent("m", end.again[0])
+        end = replays.finished("m", _done(3), seqr)  # complete, still without 3
+    assert end.abandon and end.asked == (RUN, 3, 3)
+    assert end.write_off(seqr).effects == (GapClosed(RUN, 3, 3, filled=False),)
+    assert seqr.open_gaps == (OpenGap(RUN, 5, 7),)  # asked again, and the rest: still to come
+    replays.sent("m", (RUN, 6, 7))
+    nothing = replays.finished("m", _done(5, complete=False), seqr)  # cut before its first seq
+    assert nothing == ReplayEnd((RUN, 6, 5), rest=(RUN, 6, 7))  # all of it is the rest
+
+
+def test_a_cut_short_replay_at_its_last_try_writes_off_its_part_only() -> None:
+    seqr, replays = _sequencer(3, 4, 5, 6), RangeReplays()
+    end = ReplayEnd((RUN, 3, 6), again=((RUN, 3, 6),))
+    for _ in range(MAX_REPLAY_TRIES - 1):  # complete, and nothing came
+        replays.sent("m", end.again[0])
+        end = replays.finished("m", _done(6), seqr)
+    assert end.again == ((RUN, 3, 6),)
+    replays.sent("m", end.again[0])
+    seqr.observe(4, RUN, True, None)
+    end = replays.finished("m", _done(4, complete=False), seqr)  # the last try, cut short
+    assert end == ReplayEnd((RUN, 3, 4), rest=(RUN, 5, 6), abandon=True)
+    assert end.write_off(seqr).effects == (GapClosed(RUN, 3, 3, filled=False),)
+    assert seqr.open_gaps == (OpenGap(RUN, 5, 6),)  # the rest's: its replay may bring them
