@@ -27,9 +27,10 @@ import pytest
 from waiting import WAIT, until
 
 import recorder
+from recorder.core.frames import FrameRecord
 from recorder.errors import JournalError, JournalFullError
+from recorder.journal import Journal, open_journal
 from recorder.journal import committer as committer_module
-from recorder.journal import open_journal
 from recorder.journal.spool import Spool
 from recorder.journal.verify import verify
 from recorder.venues.lx.samples import sample_records
@@ -136,19 +137,27 @@ def _in(thread: threading.Thread, function: str) -> bool:
 DEADLINE_S = 0.5
 
 
+def _stopped_committer(path: Path, committed: int) -> tuple[Journal, list[FrameRecord], int]:
+    """A ``safe`` journal with its committer process, 300 sample records of which the first
+    ``committed`` are committed, and its child then stopped (``SIGSTOP``: alive, and silent);
+    the journal, the records and the child's pid (the caller kills it)."""
+    journal = open_journal(path, committer="process")
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(300, session_id=sid)
+    journal.append(records[:committed])
+    journal.flush()
+    pid = journal.committer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    return journal, records, pid
+
+
 def test_a_stopped_committer_fails_flush_within_its_deadline_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(committer_module, "ANSWER_TIMEOUT_S", DEADLINE_S)
     path = tmp_path / "s.journal"
-    journal = open_journal(path, committer="process")
-    sid = journal.start_session(venue="lx1", capture_point="test")
-    records = sample_records(300, session_id=sid)
-    journal.append(records[:100])
-    journal.flush()
-    pid = journal.committer_pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)  # wedged: alive, and silent
+    journal, records, pid = _stopped_committer(path, 100)  # wedged: alive, and silent
     try:
         for record in records[100:]:
             journal.append_one(record)  # in the spool: acknowledged
@@ -240,14 +249,7 @@ def test_a_committer_far_behind_holds_the_writer_back(
     monkeypatch.setattr(committer_module, "ANSWER_TIMEOUT_S", DEADLINE_S)
     monkeypatch.setattr("recorder.journal.writer.MAX_BEHIND", 50)
     path = tmp_path / "b.journal"
-    journal = open_journal(path, committer="process")
-    sid = journal.start_session(venue="lx1", capture_point="test")
-    records = sample_records(300, session_id=sid)
-    journal.append(records[:10])
-    journal.flush()
-    pid = journal.committer_pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
+    journal, records, pid = _stopped_committer(path, 10)
     try:
         appended: list[int] = []
 
