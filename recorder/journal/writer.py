@@ -168,9 +168,9 @@ class Appender:
         """With a committer process: where the spool's records not handed to it yet start."""
         self._unspooled = False
         """Rows went around the spool (a bulk append) since the last hand-over."""
-        self._bypass_to = 0
-        """The last position of the latest bulk append (around the spool): no row may be
-        spooled (acknowledged) behind it before it is committed, or a kill -9 leaves a hole."""
+        self._bypass_from = self._bypass_to = 0
+        """The first and last positions of the latest bulk append (around the spool): no row may
+        be spooled (acknowledged) behind it before it is committed, or a kill -9 leaves a hole."""
         self._committed = head_position
         self._committing = False
         self._failure: BaseException | None = None
@@ -353,7 +353,7 @@ class Appender:
             self._next = position
             last = position - 1
             if inline and self._spool is not None:
-                self._bypass_to = last
+                self._bypass_from, self._bypass_to = first, last
             if self._deferred and not (inline and self._spool is not None):
                 if len(rows) < self._fast_batch:
                     self._quiet = False
@@ -591,16 +591,24 @@ class Appender:
             first, last = batch[0][0], batch[-1][0]
         else:  # a failure the committer process reported: every row it had not committed
             first, last = self._committed + 1, self._next - 1
-        where = (
-            f"positions {first}..{last} were not written; "
-            f"everything up to position {self._committed} is committed and intact"
-        )
+        intact = f"everything up to position {self._committed} is committed and intact"
+        where = f"positions {first}..{last} were not written; {intact}"
         if self._spool is not None:
-            where = (
-                f"positions {first}..{last} could not be committed and stay in the "
-                f"spool {self._spool.path} (they are merged when the journal is next opened); "
-                f"everything up to position {self._committed} is committed and intact"
-            )
+            # Spooled rows never follow an uncommitted bulk append (which goes around the
+            # spool): the spooled ones come first, then the bulk's, which its append raised for.
+            spooled_to = last if self._bypass_to < first else min(last, self._bypass_from - 1)
+            parts = []
+            if spooled_to >= first:
+                parts.append(
+                    f"positions {first}..{spooled_to} could not be committed and stay in the "
+                    f"spool {self._spool.path} (they are merged when the journal is next opened)"
+                )
+            if spooled_to < last:
+                parts.append(
+                    f"positions {spooled_to + 1}..{last} (a bulk append, which goes around the "
+                    "spool) were not written: that append raised"
+                )
+            where = "; ".join([*parts, intact])
         if isinstance(exc, JournalError):  # the committer process's account, and the spool's
             return type(exc)(f"{exc}. {where}.")
         if isinstance(exc, apsw.FullError):

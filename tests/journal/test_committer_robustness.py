@@ -273,3 +273,33 @@ def test_a_committer_far_behind_holds_the_writer_back(
     with open_journal(path, committer="process") as again:  # nothing lost: all in the spool
         assert again.head_position() == appended[-1]
         assert verify(again).ok
+
+
+def test_a_failed_bulk_append_is_not_said_to_be_in_the_spool(tmp_path: Path) -> None:
+    # A bulk append goes around the spool: if its commit fails, its rows are nowhere, and the
+    # error must not tell the operator the next open will merge them.
+    journal = open_journal(tmp_path / "bulk.journal", committer="process")
+    sid = journal.start_session(venue="lx1", capture_point="test")
+    records = sample_records(1005, session_id=sid)
+    journal.append(records[:5])  # spooled
+    pid = journal.committer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert until(lambda: _gone(pid))
+    with pytest.raises(JournalError) as info:
+        journal.append(records[5:])  # 1,000 rows: a bulk append
+    message = str(info.value)
+    assert "positions 6..1005 (a bulk append, which goes around the spool) were not written" in (
+        message
+    ), message
+    assert "..1005 could not be committed and stay in the spool" not in message
+    journal.close()
+
+
+def _gone(pid: int) -> bool:
+    """True once process ``pid`` has exited (a zombie not reaped yet counts)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
