@@ -18,10 +18,10 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import apsw
 
@@ -43,6 +43,7 @@ COMMITTERS: tuple[Committer, ...] = ("inline", "process")
 """Who commits a ``safe`` journal's spool: this process, or a child (``open_journal``)."""
 
 log = logging.getLogger("recorder.journal")
+_Row = TypeVar("_Row")
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,23 +308,21 @@ class Journal:
 
     def sessions(self) -> list[Session]:
         """Every session, oldest first."""
-        with self._reading("sessions"):
-            rows: list[Any] = self._conn.execute(
-                "SELECT id, venue, capture_point, participant, order_endpoint, market_endpoint,"
-                " recorder_version, host, pid, clock_source, started_wall_ns, ended_wall_ns,"
-                " end_reason FROM sessions ORDER BY id"
-            ).fetchall()
-        return [Session(*row) for row in rows]
+        return self._table("sessions", Session)
 
     def gaps(self) -> list[Gap]:
         """The gap ledger, oldest first."""
-        with self._reading("gaps"):
+        return self._table("gaps", Gap)
+
+    def _table(self, table: str, row: Callable[..., _Row]) -> list[_Row]:
+        """Every row of ``table``, oldest first, as ``row`` (a dataclass whose fields are the
+        table's columns, in order)."""
+        columns = ", ".join(f.name for f in fields(row))  # type: ignore[arg-type]
+        with self._reading(table):
             rows: list[Any] = self._conn.execute(
-                "SELECT id, session_id, channel, run_id, from_seq, to_seq, contract_id, state,"
-                " detected_wall_ns, detected_position, requested_wall_ns, closed_wall_ns, reason"
-                " FROM gaps ORDER BY id"
+                f"SELECT {columns} FROM {table} ORDER BY id"
             ).fetchall()
-        return [Gap(*row) for row in rows]
+        return [row(*values) for values in rows]
 
     def ledger(self) -> list[LedgerEvent]:
         """The ledger of ``sessions`` and ``gaps``: every change made to them, oldest first
