@@ -8,12 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from calllog import Call, logged
+from calllog import Call, logged, without_silence_ms
 
 from recorder.client import Context, MessageProcessor
 from recorder.config import ClientConfig, Config, JournalConfig, SimConfig
 from recorder.examples.processors import CallCounter
+from recorder.journal import open_journal
 from recorder.keys import KeyPair
+from recorder.replay import Replayer
 from recorder.sim.exchange import Delivery
 from recorder.sim.faults import FaultKind, FaultPlan, Transmission
 from recorder.sim.server import SimServer
@@ -100,3 +102,13 @@ def quiet_sdk(
             yield server, plan, bot.public.decode(), context
     finally:
         server.stop()
+
+
+def replayed_calls(journal: Path) -> list[Call]:
+    """The logged bot's calls when ``journal`` is replayed into it (with the live SDK's client
+    config; no handler may fail), without their silence times."""
+    replayed = Logged()
+    with open_journal(journal, readonly=True) as opened:
+        result = Replayer(opened, replayed, client_config=CLIENT).run()
+    assert result.handler_errors == 0
+    return without_silence_ms(calls_of(replayed))

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 from calllog import Call, without_silence_ms
-from lost_seqs import CLIENT, Logged, calls_of, named, quiet_sdk
+from lost_seqs import Logged, calls_of, named, quiet_sdk, replayed_calls
 from waiting import until
 
 from recorder.client.recovery import MAX_REPLAY_TRIES, RangeReplays
 from recorder.core.sequencing import GapClosed, OpenGap, Recovery, StreamSequencer
 from recorder.journal import open_journal
-from recorder.replay import Replayer
 from recorder.sim.faults import FaultKind
 from recorder.venues.lx import lx1_pb2 as pb
 
@@ -99,10 +98,6 @@ def test_the_sdk_writes_off_only_the_range_it_gave_up(scenario: Scenario) -> Non
 
 
 def test_the_replay_writes_off_only_the_range_the_sdk_gave_up(scenario: Scenario) -> None:
-    replayed = Logged()
-    with open_journal(scenario.journal, readonly=True) as journal:
-        result = Replayer(journal, replayed, client_config=CLIENT).run()
-    assert result.handler_errors == 0
-    calls = without_silence_ms(calls_of(replayed))
+    calls = replayed_calls(scenario.journal)
     assert _got_replayed(calls, scenario.pending), "the replay dropped the first gap's seq"
     assert calls == without_silence_ms(scenario.live_calls)

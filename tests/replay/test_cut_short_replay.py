@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from calllog import Call, without_silence_ms
-from lost_seqs import CLIENT, Logged, calls_of, named, quiet_sdk
+from lost_seqs import Logged, calls_of, named, quiet_sdk, replayed_calls
 from waiting import until
 
 from recorder.client import Commands
@@ -28,7 +28,6 @@ from recorder.client.reconcile import ReconcileReport
 from recorder.client.recovery import MAX_REPLAY_TRIES
 from recorder.core.recovery import Trigger
 from recorder.journal import open_journal
-from recorder.replay import Replayer
 from recorder.venues.lx import lx1_pb2 as pb
 
 WAIT = 10.0
@@ -129,9 +128,4 @@ def test_the_sdk_asks_again_for_what_a_cut_short_replay_did_not_bring(
 
 
 def test_the_replay_decides_as_the_sdk_did_after_a_cut_short_replay(scenario: Scenario) -> None:
-    replayed = Logged()
-    with open_journal(scenario.journal, readonly=True) as journal:
-        result = Replayer(journal, replayed, client_config=CLIENT).run()
-    assert result.handler_errors == 0
-    calls = without_silence_ms(calls_of(replayed))
-    assert calls == without_silence_ms(scenario.live_calls)
+    assert replayed_calls(scenario.journal) == without_silence_ms(scenario.live_calls)

@@ -78,17 +78,33 @@ def sim_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
     yield caplog
 
 
-def test_a_failed_heartbeat_step_is_skipped_once_and_the_loop_serves_on(
+BeatsFailing = Callable[..., tuple[SimServer, Client, Planted]]
+
+
+@pytest.fixture
+def beats_failing(
     make_server: Callable[..., SimServer],
     alice_keys: KeyPair,
     clients: list[Client],
     monkeypatch: pytest.MonkeyPatch,
-    sim_logs: pytest.LogCaptureFixture,
+) -> BeatsFailing:
+    """``beats_failing(heartbeat_ms, times=1)``: a simulator heartbeating every
+    ``heartbeat_ms``, alice connected, and a bug planted in its heartbeats (:class:`Planted`)."""
+
+    def make(heartbeat_ms: int, times: int = 1) -> tuple[SimServer, Client, Planted]:
+        server = make_server(heartbeat_ms=heartbeat_ms)
+        alice = connect(server, alice_keys, clients)
+        planted = Planted(server.exchange.heartbeats, times=times)
+        monkeypatch.setattr(server.exchange, "heartbeats", planted)
+        return server, alice, planted
+
+    return make
+
+
+def test_a_failed_heartbeat_step_is_skipped_once_and_the_loop_serves_on(
+    beats_failing: BeatsFailing, sim_logs: pytest.LogCaptureFixture
 ) -> None:
-    server = make_server(heartbeat_ms=10)
-    alice = connect(server, alice_keys, clients)
-    planted = Planted(server.exchange.heartbeats)
-    monkeypatch.setattr(server.exchange, "heartbeats", planted)
+    server, alice, planted = beats_failing(10)
     assert planted.fired.wait(5)
 
     assert alice.request(limit(price=4000))[0].status.code == pb.ACK
@@ -215,16 +231,9 @@ def test_a_liquidity_failure_that_changed_a_book_is_undone_by_a_new_run(
 
 
 def test_a_failure_on_every_tick_logs_one_traceback_then_a_count(
-    make_server: Callable[..., SimServer],
-    alice_keys: KeyPair,
-    clients: list[Client],
-    monkeypatch: pytest.MonkeyPatch,
-    sim_logs: pytest.LogCaptureFixture,
+    beats_failing: BeatsFailing, sim_logs: pytest.LogCaptureFixture
 ) -> None:
-    server = make_server(heartbeat_ms=1)
-    alice = connect(server, alice_keys, clients)
-    planted = Planted(server.exchange.heartbeats, times=0)
-    monkeypatch.setattr(server.exchange, "heartbeats", planted)
+    server, alice, planted = beats_failing(1, times=0)
     assert until(lambda: planted.calls >= 30)
 
     assert alice.request(limit(price=4000))[0].status.code == pb.ACK
